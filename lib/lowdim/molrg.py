@@ -1,0 +1,266 @@
+"""The noisy mixture of low-rank Gaussians (MoLRG), paper 1 (arXiv 2502.05743 v3), Assumption 1.
+
+With probability pi_k (class k):   x_0 = U_k a + delta * Ut_k e,   a ~ N(0, I_{d_k}),  e ~ N(0, I_{D_k}),
+
+where U_k (n x d_k) is an orthonormal basis of class subspace k and Ut_k (n x D_k) an orthonormal basis of the span
+of the other classes' bases. So x_0 ~ sum_k pi_k N(0, Sigma_k) with Sigma_k = U_k U_k^T + delta^2 Ut_k Ut_k^T.
+
+Exact quantities use the low-rank structure. All data live in the m-dimensional span of the class bases, with
+orthonormal basis B (n x m); there Sigma_k restricts to S_k = B^T Sigma_k B = V_k diag(lam_k) V_k^T (m x m), and
+on the orthogonal complement every class covariance is 0, so (Sigma_k + sigma^2 I)^{-1} and its determinant split
+(Woodbury / matrix-determinant lemma):
+
+    log N(x; 0, Sigma_k + sigma^2 I) = -1/2 [ |V_k^T z|^2_{(lam_k+sigma^2)^{-1}} + |x_perp|^2 / sigma^2
+                                             + sum log(lam_k + sigma^2) + (n - m) log sigma^2 + n log 2 pi ],
+    z = B^T x,  x_perp = x - B z.
+
+One (N x n)(n x m) product projects the batch; everything per class is O(m) per point when the bases are mutually
+orthogonal (B = [U_1 ... U_K], S_k diagonal) and O(m^2) otherwise; one more (N x m)(m x n) product lifts the
+posterior mean back. No n x n matrix is formed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lowdim._checks import DTYPE, as_points, as_sigma, as_weights, check_orthonormal, check_range
+from lowdim.mixture import LOG_2PI, GaussianMixture, _generator
+
+
+class MoLRG:
+    """Noisy MoLRG with class bases `bases[k]` (n, d_k), data noise `delta` >= 0 and mixing weights `weights` (K,).
+
+    Use `MoLRG.random(...)` to draw bases (mutually orthogonal, or at a chosen principal angle).
+    """
+
+    def __init__(self, bases, delta: float, weights=None, basis_atol: float = 1e-8):
+        bases = [torch.as_tensor(U, dtype=DTYPE) for U in bases]
+        if len(bases) < 1:
+            raise ValueError("bases must hold at least one class basis")
+        n = bases[0].shape[0]
+        for k, U in enumerate(bases):
+            if U.ndim != 2 or U.shape[0] != n or not 1 <= U.shape[1] <= n:
+                raise ValueError(f"bases[{k}] must have shape (n={n}, d_k) with 1 <= d_k <= n, got {tuple(U.shape)}")
+            check_orthonormal(f"bases[{k}]", U, atol=basis_atol)
+        check_range("delta", delta, low=0.0)
+        K = len(bases)
+        self.bases = bases
+        self.delta = float(delta)
+        self.weights = as_weights(torch.full((K,), 1.0 / K, dtype=DTYPE) if weights is None else weights, K, "weights")
+        self.noise_bases = [_span_basis([bases[l] for l in range(K) if l != k], n) for k in range(K)]
+        self._setup_lowrank()
+
+    # ------------------------------------------------------------------------------------------------------
+    # Construction.
+
+    @classmethod
+    def random(cls, dim: int, ranks, delta: float, weights=None, angle_deg: float = 90.0, seed: int = 0) -> "MoLRG":
+        """MoLRG with random bases in R^dim: mutually orthogonal (angle_deg = 90) or with every pair of class
+        subspaces at principal angles all equal to `angle_deg`.
+
+        ranks: list of d_k, one per class. The orthogonal bases are disjoint column blocks of the Q factor of a Gaussian matrix (as in Wang et al. 2024).
+        At angle theta < 90 degrees, U_k = cos(phi) A + sin(phi) C_k with orthonormal blocks A, C_1..C_K and
+        cos^2(phi) = cos(theta), so U_k^T U_l = cos(theta) I (equal ranks needed, dim >= (K+1) d).
+        """
+        ranks = [int(r) for r in ranks]
+        if not ranks or min(ranks) < 1:
+            raise ValueError(f"ranks must be a non-empty list of positive integers, got {ranks}")
+        if not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        if max(ranks) > dim:
+            raise ValueError(f"every rank d_k must be <= dim={dim}, got ranks {ranks}")
+        check_range("angle_deg", angle_deg, low=0.0, high=90.0, low_open=True)
+        gen = torch.Generator().manual_seed(seed)
+        K = len(ranks)
+        if angle_deg == 90.0:
+            if sum(ranks) > dim:
+                raise ValueError(f"mutually orthogonal bases need sum(ranks) = {sum(ranks)} <= dim = {dim}")
+            Q = _random_orthonormal(dim, sum(ranks), gen)
+            bases = list(torch.split(Q, ranks, dim=1))
+        else:
+            d = ranks[0]
+            if any(r != d for r in ranks):
+                raise ValueError(f"bases at angle_deg < 90 need equal ranks, got {ranks}")
+            if (K + 1) * d > dim:
+                raise ValueError(f"bases at angle_deg < 90 need (K + 1) * d = {(K + 1) * d} <= dim = {dim}")
+            Q = _random_orthonormal(dim, (K + 1) * d, gen)
+            A, Cs = Q[:, :d], torch.split(Q[:, d:], d, dim=1)
+            cos_phi = math.sqrt(math.cos(math.radians(angle_deg)))
+            sin_phi = math.sqrt(1.0 - cos_phi**2)
+            bases = [cos_phi * A + sin_phi * C for C in Cs]
+        return cls([U.contiguous() for U in bases], delta=delta, weights=weights)
+
+    def _setup_lowrank(self) -> None:
+        """Common basis B of the data span and the per-class eigen-structure of S_k = B^T Sigma_k B."""
+        self.basis = _span_basis(self.bases, self.dim)  # (n, m)
+        m = self.basis.shape[1]
+        S = torch.stack([self._restricted_covariance(k) for k in range(self.num_classes)])  # (K, m, m)
+        off = S - torch.diag_embed(torch.diagonal(S, dim1=1, dim2=2))
+        self.diagonal = bool(off.abs().amax() <= 1e-12) if m > 1 else True
+        if self.diagonal:  # mutually orthogonal bases: S_k is diagonal in B = [U_1 ... U_K]
+            self.eigvals, self.eigvecs = torch.diagonal(S, dim1=1, dim2=2).clone(), None
+        else:
+            lam, V = torch.linalg.eigh(S)
+            self.eigvals, self.eigvecs = lam.clamp_min(0.0), V  # PSD by construction; clamp only rounding
+
+    def _restricted_covariance(self, k: int) -> torch.Tensor:
+        """S_k = B^T (U_k U_k^T + delta^2 Ut_k Ut_k^T) B.  ->  (m, m)."""
+        P = self.basis.T @ self.bases[k]
+        Pt = self.basis.T @ self.noise_bases[k]
+        return P @ P.T + self.delta**2 * (Pt @ Pt.T)
+
+    def to_mixture(self) -> GaussianMixture:
+        """The same law as a dense `GaussianMixture` (means 0, Sigma_k = U_k U_k^T + delta^2 Ut_k Ut_k^T)."""
+        covs = torch.stack(
+            [U @ U.T + self.delta**2 * (Ut @ Ut.T) for U, Ut in zip(self.bases, self.noise_bases)]
+        )
+        return GaussianMixture(torch.zeros(self.num_classes, self.dim, dtype=DTYPE), covs, self.weights)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.bases)
+
+    @property
+    def dim(self) -> int:
+        return self.bases[0].shape[0]
+
+    @property
+    def ranks(self) -> list[int]:
+        return [U.shape[1] for U in self.bases]
+
+    # ------------------------------------------------------------------------------------------------------
+    # Sampling (Assumption 1).
+
+    def sample(self, num_samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_0 = U_k a + delta Ut_k e for k ~ pi.  ->  (x0 (num_samples, n), labels (num_samples,) int64)."""
+        gen = _generator(num_samples, seed)
+        labels = torch.multinomial(self.weights, num_samples, replacement=True, generator=gen)
+        x0 = torch.empty(num_samples, self.dim, dtype=DTYPE)
+        for k, (U, Ut) in enumerate(zip(self.bases, self.noise_bases)):
+            idx = (labels == k).nonzero().squeeze(1)
+            a = torch.randn(len(idx), U.shape[1], dtype=DTYPE, generator=gen)
+            e = torch.randn(len(idx), Ut.shape[1], dtype=DTYPE, generator=gen)
+            x0[idx] = a @ U.T + self.delta * (e @ Ut.T)
+        return x0, labels
+
+    # ------------------------------------------------------------------------------------------------------
+    # Exact quantities at noise level sigma (shared signature: x (N, n), sigma scalar or (N,)).
+
+    def component_log_probs(self, x, sigma) -> torch.Tensor:
+        """log pi_k + log N(x; 0, Sigma_k + sigma^2 I).  ->  (N, K)."""
+        return self._terms(x, sigma)["logits"]
+
+    def log_prob(self, x, sigma) -> torch.Tensor:
+        """log p_sigma(x).  ->  (N,)."""
+        return torch.logsumexp(self.component_log_probs(x, sigma), dim=1)
+
+    def class_posterior(self, x, sigma) -> torch.Tensor:
+        """P(k | x_sigma = x) (Prop. 1: the softmax gate w_k* of eq. 5 at U = U*).  ->  (N, K)."""
+        return torch.softmax(self.component_log_probs(x, sigma), dim=1)
+
+    def posterior_mean(self, x, sigma) -> torch.Tensor:
+        """E[x_0 | x_sigma = x] = sum_k P(k|x) Sigma_k (Sigma_k + sigma^2 I)^{-1} x (Prop. 1).  ->  (N, n)."""
+        t = self._terms(x, sigma)
+        shrink = t["lam"] * t["inv"]  # lam / (lam + sigma^2): per-direction shrinkage (zeta_t, xi_t in the paper)
+        return self._lift(t, shrink) @ self.basis.T
+
+    def score(self, x, sigma) -> torch.Tensor:
+        """grad log p_sigma(x) = -x_perp / sigma^2 - B sum_k P(k|x) V_k (lam_k + sigma^2)^{-1} V_k^T z.  ->  (N, n)."""
+        t = self._terms(x, sigma)
+        return -t["x_perp"] / t["var"] - self._lift(t, t["inv"]) @ self.basis.T
+
+    def _terms(self, x, sigma) -> dict:
+        """Projection z = B^T x, eigen-coordinates y_k, 1/(lam + sigma^2) and the class logits."""
+        x = as_points(x, self.dim)
+        s = as_sigma(sigma, num_points=x.shape[0])
+        var = (s**2).reshape(-1, 1)  # (N or 1, 1)
+        z = x @ self.basis  # (N, m)
+        x_perp = x - z @ self.basis.T  # (N, n): the part no class covariance sees
+        y = z.unsqueeze(0) if self.diagonal else torch.einsum("nm,kmj->knj", z, self.eigvecs)  # (1 or K, N, m)
+        lam = self.eigvals[:, None, :]  # (K, 1, m)
+        lam_plus_var = lam + var.unsqueeze(0)  # (K, N or 1, m)
+        n, m = self.dim, self.basis.shape[1]
+        logdet = torch.log(lam_plus_var).sum(dim=2) + (n - m) * torch.log(var).T  # (K, N or 1)
+        quad = (y**2 / lam_plus_var).sum(dim=2) + (x_perp**2).sum(dim=1) / var.reshape(-1)  # (K, N)
+        logits = torch.log(self.weights)[:, None] - 0.5 * (quad + logdet + n * LOG_2PI)  # (K, N)
+        return dict(logits=logits.T, y=y, inv=1.0 / lam_plus_var, lam=lam, var=var, x_perp=x_perp)
+
+    def _lift(self, t: dict, diag: torch.Tensor) -> torch.Tensor:
+        """sum_k P(k|x) V_k diag V_k^T z in B-coordinates.  diag: (K, N or 1, m)  ->  (N, m)."""
+        w = torch.softmax(t["logits"], dim=1).T.unsqueeze(2)  # (K, N, 1)
+        v = w * diag * t["y"]  # (K, N, m)
+        if self.diagonal:
+            return v.sum(dim=0)
+        return torch.einsum("knj,kmj->nm", v, self.eigvecs)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Helpers.
+
+
+def _random_orthonormal(dim: int, cols: int, gen: torch.Generator) -> torch.Tensor:
+    """Q factor of a dim x cols standard Gaussian matrix (sign-fixed so the draw is unique)."""
+    Q, R = torch.linalg.qr(torch.randn(dim, cols, dtype=DTYPE, generator=gen))
+    return Q * torch.sign(torch.diagonal(R))
+
+
+def _span_basis(mats: list[torch.Tensor], dim: int, rtol: float = 1e-10) -> torch.Tensor:
+    """Orthonormal basis (dim, r) of the span of the columns of `mats`; r = 0 for an empty list.
+
+    If the columns are already orthonormal (mutually orthogonal class bases), they are returned as they are,
+    so that B = [U_1 ... U_K] and each S_k is diagonal.
+    """
+    if not mats:
+        return torch.zeros(dim, 0, dtype=DTYPE)
+    M = torch.cat(mats, dim=1)
+    gram = M.T @ M
+    if (gram - torch.eye(M.shape[1], dtype=DTYPE)).abs().amax() <= 1e-12:
+        return M
+    Uv, sv, _ = torch.linalg.svd(M, full_matrices=False)
+    return Uv[:, sv > rtol * sv[0]]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Paper 1, eqs. 4-5: the gated denoiser (a shallow "U-Net" with a softmax gate over classes). With U = U*,
+# mutually orthogonal equal-rank bases and uniform weights it equals the posterior mean (Prop. 1).
+
+
+def shrinkage_coefficients(sigma, delta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """zeta_t = 1/(1 + sigma^2) (class subspace) and xi_t = delta^2/(delta^2 + sigma^2) (other classes' subspaces).
+
+    sigma: scalar or (N,)  ->  (zeta, xi), each of sigma's shape. Paper 1, eq. 4 / Prop. 1.
+    """
+    s = as_sigma(sigma)
+    check_range("delta", delta, low=0.0)
+    return 1.0 / (1.0 + s**2), delta**2 / (delta**2 + s**2)
+
+
+def gate_logit_coefficients(sigma, delta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """phi_t = 1/(2 sigma^2 (1 + sigma^2)) and psi_t = delta^2/(2 sigma^2 (delta^2 + sigma^2)) (proof of Prop. 1)."""
+    s = as_sigma(sigma)
+    check_range("delta", delta, low=0.0)
+    return 1.0 / (2 * s**2 * (1 + s**2)), delta**2 / (2 * s**2 * (delta**2 + s**2))
+
+
+def gated_denoiser(x, sigma, U: torch.Tensor, num_classes: int, delta: float):
+    """x_hat = U h,  h = D(x, t) U^T x,  D = diag(beta_l I_d),  beta_l = xi_t + (zeta_t - xi_t) w_l  (eq. 4),
+    w_l = softmax_l(phi_t |U_l^T x|^2 + psi_t |Ut_l^T x|^2) with Ut_l = the other blocks of U  (eq. 5).
+
+    x: (N, n); sigma: scalar or (N,); U: (n, K d), blocks U_l = U[:, l d:(l+1) d] (differentiable: the trained
+    DAE of paper 1 learns U).  ->  (x_hat (N, n), h (N, K d), w (N, K)).
+    """
+    n, Kd = U.shape
+    if num_classes < 1 or Kd % num_classes:
+        raise ValueError(f"U has {Kd} columns, which num_classes={num_classes} must divide")
+    x = as_points(x, n).to(U.dtype)
+    s = as_sigma(sigma, num_points=x.shape[0]).to(U.dtype).reshape(-1, 1)  # (N or 1, 1)
+    zeta, xi = shrinkage_coefficients(s, delta)
+    phi, psi = gate_logit_coefficients(s, delta)
+    proj = (x @ U).reshape(x.shape[0], num_classes, Kd // num_classes)  # (N, K, d): U_l^T x
+    energy = (proj**2).sum(dim=2)  # (N, K): |U_l^T x|^2
+    w = torch.softmax(phi * energy + psi * (energy.sum(dim=1, keepdim=True) - energy), dim=1)
+    beta = xi + (zeta - xi) * w  # (N, K)
+    h = (beta.unsqueeze(2) * proj).reshape(x.shape[0], Kd)
+    return h @ U.T, h, w
