@@ -39,14 +39,18 @@ def as_sigma(sigma, num_points: int | None = None) -> torch.Tensor:
     return s
 
 
-def as_points(x, dim: int, name: str = "x") -> torch.Tensor:
-    """Points as a float64 (N, dim) tensor; a single point of shape (dim,) is rejected to keep shapes explicit."""
+def as_points(x, dim: int, name: str = "x", check_finite: bool = True) -> torch.Tensor:
+    """Points as a float64 (N, dim) tensor; a single point of shape (dim,) is rejected to keep shapes explicit.
+
+    check_finite=False is for callers that check a product of x instead (a NaN or Inf entry of x makes its whole
+    row of x @ B non-finite, since 0 * inf = nan), which is cheaper when B has few columns.
+    """
     t = torch.as_tensor(x)
     if not t.dtype.is_floating_point:
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
     if t.ndim != 2 or t.shape[1] != dim:
         raise ValueError(f"{name} must have shape (N, {dim}), got {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
+    if check_finite and not torch.isfinite(t).all():
         raise ValueError(f"{name} must be finite")
     return t.to(DTYPE)
 

@@ -150,7 +150,7 @@ class MoLRG:
 
     def component_log_probs(self, x, sigma) -> torch.Tensor:
         """log pi_k + log N(x; 0, Sigma_k + sigma^2 I).  ->  (N, K)."""
-        return self._terms(x, sigma)["logits"]
+        return self._terms(x, sigma, with_perp=True)["logits"]
 
     def log_prob(self, x, sigma) -> torch.Tensor:
         """log p_sigma(x).  ->  (N,)."""
@@ -158,34 +158,44 @@ class MoLRG:
 
     def class_posterior(self, x, sigma) -> torch.Tensor:
         """P(k | x_sigma = x) (Prop. 1: the softmax gate w_k* of eq. 5 at U = U*).  ->  (N, K)."""
-        return torch.softmax(self.component_log_probs(x, sigma), dim=1)
+        return torch.softmax(self._terms(x, sigma, with_perp=False)["logits"], dim=1)
 
     def posterior_mean(self, x, sigma) -> torch.Tensor:
         """E[x_0 | x_sigma = x] = sum_k P(k|x) Sigma_k (Sigma_k + sigma^2 I)^{-1} x (Prop. 1).  ->  (N, n)."""
-        t = self._terms(x, sigma)
+        t = self._terms(x, sigma, with_perp=False)
         shrink = t["lam"] * t["inv"]  # lam / (lam + sigma^2): per-direction shrinkage (zeta_t, xi_t in the paper)
         return self._lift(t, shrink) @ self.basis.T
 
     def score(self, x, sigma) -> torch.Tensor:
         """grad log p_sigma(x) = -x_perp / sigma^2 - B sum_k P(k|x) V_k (lam_k + sigma^2)^{-1} V_k^T z.  ->  (N, n)."""
-        t = self._terms(x, sigma)
+        t = self._terms(x, sigma, with_perp=True)
         return -t["x_perp"] / t["var"] - self._lift(t, t["inv"]) @ self.basis.T
 
-    def _terms(self, x, sigma) -> dict:
-        """Projection z = B^T x, eigen-coordinates y_k, 1/(lam + sigma^2) and the class logits."""
-        x = as_points(x, self.dim)
+    def _terms(self, x, sigma, with_perp: bool) -> dict:
+        """Projection z = B^T x, eigen-coordinates y_k, 1/(lam + sigma^2) and the class logits.
+
+        The complement x_perp = x - B z adds the same term to every class logit, so it is formed only when
+        asked (log-densities, score); class posteriors and the posterior mean do not need it.
+        """
+        x = as_points(x, self.dim, check_finite=False)
         s = as_sigma(sigma, num_points=x.shape[0])
         var = (s**2).reshape(-1, 1)  # (N or 1, 1)
         z = x @ self.basis  # (N, m)
-        x_perp = x - z @ self.basis.T  # (N, n): the part no class covariance sees
+        if not torch.isfinite(z).all():  # a NaN/Inf entry of x spoils its whole row of z (0 * inf = nan)
+            raise ValueError("x must be finite (a non-finite entry or an overflow in x @ basis)")
         y = z.unsqueeze(0) if self.diagonal else torch.einsum("nm,kmj->knj", z, self.eigvecs)  # (1 or K, N, m)
         lam = self.eigvals[:, None, :]  # (K, 1, m)
         lam_plus_var = lam + var.unsqueeze(0)  # (K, N or 1, m)
-        n, m = self.dim, self.basis.shape[1]
-        logdet = torch.log(lam_plus_var).sum(dim=2) + (n - m) * torch.log(var).T  # (K, N or 1)
-        quad = (y**2 / lam_plus_var).sum(dim=2) + (x_perp**2).sum(dim=1) / var.reshape(-1)  # (K, N)
-        logits = torch.log(self.weights)[:, None] - 0.5 * (quad + logdet + n * LOG_2PI)  # (K, N)
-        return dict(logits=logits.T, y=y, inv=1.0 / lam_plus_var, lam=lam, var=var, x_perp=x_perp)
+        logits = torch.log(self.weights)[:, None] - 0.5 * ((y**2 / lam_plus_var).sum(dim=2)
+                                                           + torch.log(lam_plus_var).sum(dim=2))  # (K, N)
+        t = dict(y=y, inv=1.0 / lam_plus_var, lam=lam, var=var)
+        if with_perp:
+            n, m = self.dim, self.basis.shape[1]
+            t["x_perp"] = x - z @ self.basis.T  # (N, n)
+            perp = (t["x_perp"] ** 2).sum(dim=1) / var.reshape(-1) + (n - m) * torch.log(var).reshape(-1)
+            logits = logits - 0.5 * (perp + n * LOG_2PI)
+        t["logits"] = logits.T  # (N, K)
+        return t
 
     def _lift(self, t: dict, diag: torch.Tensor) -> torch.Tensor:
         """sum_k P(k|x) V_k diag V_k^T z in B-coordinates.  diag: (K, N or 1, m)  ->  (N, m)."""
