@@ -1,0 +1,216 @@
+"""Execute the book's notebooks with papermill and summarise their reproduction rows.
+
+    python -m lowdim.build [--mode quick|full] [--jobs N] [--out DIR] [--force] [names...]
+
+Sources are the jupytext (py:percent) files notebooks/*.py; their papermill parameters per mode live in
+notebooks/parameters.yaml (`<stem>: {quick: {...}, full: {...}}`). Executed notebooks go to book/generated/
+(the notebooks' working directory) with a `<stem>.stamp.json` beside each: a notebook is re-executed only when
+its source, its parameters, the mode, lib/lowdim/*.py or requirements.txt changed. Afterwards every notebook's
+`<stem>.results.json` is collected into _build/reproduction.json and book/generated/reproduction.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import sys
+
+import jupytext
+import nbformat
+import papermill
+import yaml
+from tqdm import tqdm
+
+from lowdim import reproduction
+
+MODES = ("quick", "full")
+
+
+class BuildError(Exception):
+    """A problem with a notebook, its parameters or its execution; the message names the notebook."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Project:
+    """Where the driver reads sources and writes outputs (tests point these at a temporary folder)."""
+
+    notebooks_dir: pathlib.Path
+    table_path: pathlib.Path
+    out_dir: pathlib.Path
+    lib_dir: pathlib.Path
+    requirements: pathlib.Path
+    report_json: pathlib.Path
+
+    @classmethod
+    def from_root(cls, root: pathlib.Path, out_dir: pathlib.Path | None = None) -> Project:
+        """The repository layout below `root`."""
+        return cls(notebooks_dir=root / "notebooks", table_path=root / "notebooks" / "parameters.yaml",
+                   out_dir=out_dir or root / "book" / "generated", lib_dir=root / "lib" / "lowdim",
+                   requirements=root / "requirements.txt", report_json=root / "_build" / "reproduction.json")
+
+
+def load_parameters(table_path: pathlib.Path, notebooks_dir: pathlib.Path, mode: str) -> dict[str, dict]:
+    """{stem: parameters for `mode`}; every notebook needs an entry and every entry a notebook."""
+    if mode not in MODES:
+        raise BuildError(f"mode must be one of {MODES}, got {mode!r}")
+    if not table_path.is_file():
+        raise BuildError(f"parameter table {table_path} not found")
+    table = yaml.safe_load(table_path.read_text()) or {}
+    stems = {p.stem for p in notebooks_dir.glob("*.py")}
+    if missing := sorted(stems - set(table)):
+        raise BuildError(f"{table_path}: no entry for notebook(s) {', '.join(missing)}")
+    if orphans := sorted(set(table) - stems):
+        raise BuildError(f"{table_path}: entry without a notebook in {notebooks_dir}: {', '.join(orphans)}")
+    for name, entry in table.items():
+        if not isinstance(entry, dict) or set(entry) != set(MODES) or not all(
+                isinstance(entry[m] or {}, dict) for m in MODES):
+            raise BuildError(f"{table_path}: entry {name!r} must be {{quick: {{...}}, full: {{...}}}}, got {entry!r}")
+    return {name: dict(table[name][mode] or {}) for name in sorted(table)}
+
+
+def declared_parameters(nb: nbformat.NotebookNode, name: str) -> set[str]:
+    """Names assigned at top level in the cell tagged `parameters` (BuildError if there is none)."""
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise BuildError(f"notebook {name}: needs exactly one cell tagged 'parameters', found {len(cells)}")
+    try:
+        tree = ast.parse(cells[0].source)
+    except SyntaxError as err:
+        raise BuildError(f"notebook {name}: parameters cell is not plain Python: {err}") from None
+    targets = [t for s in tree.body if isinstance(s, (ast.Assign, ast.AnnAssign))
+               for t in (s.targets if isinstance(s, ast.Assign) else [s.target])]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def check_parameters(nb: nbformat.NotebookNode, name: str, parameters: dict) -> None:
+    """BuildError naming the notebook and parameter when the table sets one the notebook does not declare."""
+    if unknown := sorted(set(parameters) - declared_parameters(nb, name)):
+        raise BuildError(f"notebook {name}: parameter(s) {', '.join(unknown)} from the parameter table are not "
+                         "declared in its 'parameters' cell")
+
+
+def stamp_digest(source: pathlib.Path, parameters: dict, mode: str, lib_dir: pathlib.Path,
+                 requirements: pathlib.Path) -> str:
+    """Hash of everything an executed notebook depends on."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"mode": mode, "parameters": parameters}, sort_keys=True).encode())
+    for path in [source, requirements, *sorted(lib_dir.rglob("*.py"))]:
+        h.update(str(path.relative_to(lib_dir) if path.is_relative_to(lib_dir) else path.name).encode())
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def outputs(out_dir: pathlib.Path, name: str) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
+    """(executed notebook, stamp, results) paths of notebook `name`."""
+    return out_dir / f"{name}.ipynb", out_dir / f"{name}.stamp.json", out_dir / f"{name}.results.json"
+
+
+def is_fresh(out_dir: pathlib.Path, name: str, digest: str) -> bool:
+    """True when all outputs exist and the stamp matches `digest`."""
+    executed, stamp, results = outputs(out_dir, name)
+    return (executed.exists() and results.exists() and stamp.exists()
+            and json.loads(stamp.read_text()).get("hash") == digest)
+
+
+def source_cell_number(executed: pathlib.Path, cell_index: int) -> int:
+    """1-based position in the source notebook of cell `cell_index` of the executed one (skips injected cells)."""
+    cells = nbformat.read(executed, as_version=4).cells[:cell_index]
+    return 1 + sum("injected-parameters" not in c.metadata.get("tags", []) for c in cells)
+
+
+def execute(nb: nbformat.NotebookNode, name: str, parameters: dict, out_dir: pathlib.Path, stamp_data: dict) -> None:
+    """Run one notebook with papermill in `out_dir`; write its stamp (`stamp_data`) only after success."""
+    executed, stamp, results = outputs(out_dir, name)
+    stamp.unlink(missing_ok=True)
+    results.unlink(missing_ok=True)
+    try:
+        papermill.execute_notebook(nb, str(executed), parameters=parameters, cwd=str(out_dir),
+                                   kernel_name="python3", language="python", progress_bar=False)
+    except papermill.PapermillExecutionError as err:
+        first_line = (err.source.strip().splitlines() or [""])[0]
+        raise BuildError(f"notebook {name} failed in cell {source_cell_number(executed, err.cell_index)} "
+                         f"(execution count {err.exec_count}): {err.ename}: {err.evalue}\n"
+                         f"  the cell starts: {first_line}\n  executed notebook kept at {executed}") from None
+    except Exception as err:  # kernel death, timeouts: still name the notebook
+        raise BuildError(f"notebook {name} failed: {type(err).__name__}: {err}") from None
+    out = nbformat.read(executed, as_version=4)
+    for cell in out.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(out, executed)
+    if not results.exists():
+        raise BuildError(f"notebook {name} ran but wrote no {results.name} (call Reproduction(...).save())")
+    stamp.write_text(json.dumps(stamp_data, indent=2) + "\n")
+
+
+def run(project: Project, mode: str, jobs: int | None = None, force: bool = False,
+        names: list[str] | None = None) -> list[dict]:
+    """Execute the stale (or, with `force`, all) selected notebooks, then write the reproduction report.
+
+    Stops at the first failing notebook (pending ones are cancelled) with a BuildError. Returns all rows.
+    """
+    if jobs is not None and jobs < 1:
+        raise BuildError(f"jobs must be >= 1, got {jobs}")
+    table = load_parameters(project.table_path, project.notebooks_dir, mode)
+    if unknown := sorted(set(names or []) - set(table)):
+        raise BuildError(f"unknown notebook(s): {', '.join(unknown)}; known: {', '.join(table)}")
+    project.out_dir.mkdir(parents=True, exist_ok=True)
+    todo = {}
+    for name in names or list(table):
+        source = project.notebooks_dir / f"{name}.py"
+        nb = jupytext.read(source)
+        check_parameters(nb, name, table[name])
+        digest = stamp_digest(source, table[name], mode, project.lib_dir, project.requirements)
+        if force or not is_fresh(project.out_dir, name, digest):
+            todo[name] = (nb, {"hash": digest, "mode": mode, "parameters": table[name]})
+        else:
+            tqdm.write(f"{name}: up to date")
+    # Inherited by the kernels papermill starts. MPLBACKEND=Agg would drop every figure from the notebooks
+    # (plt.show() draws nothing), so the inline backend is set explicitly instead.
+    os.environ.update(PYTHONHASHSEED="0", MPLBACKEND="module://matplotlib_inline.backend_inline")
+    workers = max(1, min(len(todo), jobs or os.cpu_count() or 1))
+    progress = tqdm(total=len(todo), unit="nb", disable=not todo)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool, progress as bar:
+        futures = {pool.submit(execute, nb, name, table[name], project.out_dir, stamp_data): name
+                   for name, (nb, stamp_data) in todo.items()}
+        for future in concurrent.futures.as_completed(futures):
+            if future.exception() is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise future.exception()
+            bar.set_postfix_str(futures[future])
+            bar.update()
+    rows = [r for r in reproduction.collect(project.out_dir) if r["notebook"] in table]
+    reproduction.write_report(rows, project.report_json, project.out_dir / "reproduction.md", mode)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    parser = argparse.ArgumentParser(prog="python -m lowdim.build", description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=MODES, default="full", help="parameter set from notebooks/parameters.yaml")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="notebooks run in parallel (default: min(#notebooks, #cpus))")
+    parser.add_argument("--out", type=pathlib.Path, default=None, help="output folder (default: book/generated)")
+    parser.add_argument("--force", action="store_true", help="re-execute even when the stamp is up to date")
+    parser.add_argument("names", nargs="*", help="notebook stems to run (default: all)")
+    args = parser.parse_args(argv)
+    project = Project.from_root(root, args.out and args.out.resolve())
+    try:
+        rows = run(project, args.mode, args.jobs, args.force, args.names)
+    except BuildError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{len(rows)} reproduction rows -> {project.report_json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
