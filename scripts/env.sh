@@ -1,0 +1,22 @@
+# Source this file (`source scripts/env.sh`): puts the project's .venv first on PATH, creating or updating it
+# first when it is missing or requirements.txt / pyproject.toml changed since the last install.
+_lowdim_env() {
+    local root hash stamp py
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    hash="$(cat "$root/requirements.txt" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+    stamp="$root/.venv/.requirements.sha256"
+    if [ ! -x "$root/.venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$hash" ]; then
+        py="$(command -v python3.11 || command -v python3)" || { echo "env.sh: python3 not found" >&2; return 1; }
+        echo "env.sh: installing requirements into $root/.venv" >&2
+        "$py" -m venv "$root/.venv" &&
+            "$root/.venv/bin/pip" install -q --disable-pip-version-check -r "$root/requirements.txt" &&
+            "$root/.venv/bin/pip" install -q --disable-pip-version-check -e "$root" &&
+            echo "$hash" > "$stamp" || { echo "env.sh: installation failed" >&2; return 1; }
+    fi
+    export VIRTUAL_ENV="$root/.venv"
+    export PATH="$root/.venv/bin:$PATH"
+}
+_lowdim_env
+_lowdim_status=$?
+unset -f _lowdim_env
+return "$_lowdim_status" 2>/dev/null || exit "$_lowdim_status"
