@@ -125,7 +125,7 @@ def test_stamps_skip_unchanged_and_rerun_on_any_input_change(project):
     write(project, {}, {"nb": {"quick": {"n": 5}, "full": {"n": 3}}})
     build.run(project, "quick")
     assert len(runs(project)) == 3  # parameters changed
-    with open(project.lib_dir / "schedules.py", "a") as f:
+    with open(project.lib_dir / "reproduction.py", "a") as f:
         f.write("\n# edited\n")
     build.run(project, "quick")
     assert len(runs(project)) == 4  # library changed
