@@ -92,11 +92,12 @@ def test_parameter_table_must_match_notebooks(project, table, message):
 
 
 def test_failing_cell_stops_with_notebook_and_cell(project):
-    write(project, {"bad": notebook_source("bad", body="x = 1\n\n# %%\ny = 1 / 0\n")},
-          {"bad": {"quick": {"n": 2}, "full": {}}})  # with a parameter: papermill injects a cell
+    source = HEADER + '# %% [markdown]\n# Title\n\n# %% tags=["parameters"]\nn = 1\n\n# %%\nx = 1\n\n# %%\ny = 1 / 0\n'
+    # cells: markdown, parameters, (papermill's injected parameters), x = 1, y = 1 / 0 -> source cell 4
+    write(project, {"bad": source}, {"bad": {"quick": {"n": 2}, "full": {}}})
     with pytest.raises(build.BuildError) as err:
         build.run(project, "quick")
-    assert str(err.value).startswith("notebook bad failed in cell 3 (execution count 4): ZeroDivisionError: "
+    assert str(err.value).startswith("notebook bad failed in cell 4 (execution count 4): ZeroDivisionError: "
                                      "division by zero\n  the cell starts: y = 1 / 0\n")
     executed, stamp, _ = build.outputs(project.out_dir, "bad")
     assert executed.exists() and not stamp.exists()  # kept for inspection, never stamped

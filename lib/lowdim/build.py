@@ -119,9 +119,13 @@ def is_fresh(out_dir: pathlib.Path, name: str, digest: str) -> bool:
 
 
 def source_cell_number(executed: pathlib.Path, cell_index: int) -> int:
-    """1-based position in the source notebook of cell `cell_index` of the executed one (skips injected cells)."""
-    cells = nbformat.read(executed, as_version=4).cells[:cell_index]
-    return 1 + sum("injected-parameters" not in c.metadata.get("tags", []) for c in cells)
+    """1-based position in the source notebook of the cell papermill reports as failed (`cell_index`).
+
+    The index counts papermill's injected-parameters cell but not the error banners it adds when writing.
+    """
+    cells = [c for c in nbformat.read(executed, as_version=4).cells
+             if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
+    return 1 + sum("injected-parameters" not in c.metadata.get("tags", []) for c in cells[:cell_index])
 
 
 def execute(nb: nbformat.NotebookNode, name: str, parameters: dict, out_dir: pathlib.Path, stamp_data: dict) -> None:
