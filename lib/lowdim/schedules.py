@@ -66,6 +66,7 @@ def vp_score_from_ve(score_ve: torch.Tensor, alpha_bar) -> torch.Tensor:
 
     grad_{x_vp} log p_vp(x_vp) = grad_{x_ve} log p_ve(x_ve) / sqrt(alpha_bar)   (change of variables).
     """
+    check_range("alpha_bar", alpha_bar, low=0.0, high=1.0, low_open=True, high_open=True)
     scale = torch.sqrt(torch.as_tensor(alpha_bar, dtype=DTYPE))
     return score_ve / _per_row(scale, score_ve)
 
