@@ -62,12 +62,6 @@ def test_snr_accepts_numpy_and_lists():
     assert got == pytest.approx(3.0, rel=1e-15)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): snr computes the residual energy as |x|^2 - |P x|^2, which cancels catastrophically "
-    "when x lies almost in the class subspace (here residual/total ~ 1e-14: 0.7-5 % error per class); computing "
-    "|x - P x|^2 directly fixes it",
-)
 def test_snr_accurate_when_residual_is_tiny():
     rng = np.random.default_rng(3)
     n, d = 50, 5

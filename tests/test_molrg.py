@@ -390,6 +390,7 @@ def test_invalid_bases():
         (dict(dim=10, ranks=[4, 4, 4]), "ranks"),  # sum of ranks > n with orthogonal bases
         (dict(dim=10, ranks=[]), "ranks"),
         (dict(dim=10, ranks=[0, 2]), "ranks"),
+        (dict(dim=10, ranks=[2.5, 2]), "ranks"),  # a fractional rank is not truncated
         (dict(dim=10, ranks=[2, 2], angle_deg=0.0), "angle_deg"),
         (dict(dim=10, ranks=[2, 2], angle_deg=-10.0), "angle_deg"),
         (dict(dim=10, ranks=[2, 2], angle_deg=90.5), "angle_deg"),

@@ -100,11 +100,6 @@ def test_karras_matches_numpy_formula(N, smin, smax, rho):
     assert bool(np.all(np.diff(got) < 0)), "EDM sampling order: decreasing"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): karras_sigmas computes the endpoints as (s^(1/rho))^rho, which is off by an ulp or "
-    "more (EDM-18: last level 0.002000000000000003; (5, 0.01, 10, 3): first level 10.000000000000002)",
-)
 @pytest.mark.parametrize("N, smin, smax, rho", [(18, 0.002, 80.0, 7.0), (5, 0.01, 10.0, 3.0), (40, 1e-3, 1e3, 7.0)])
 def test_karras_endpoints_are_exact(N, smin, smax, rho):
     sig = S.karras_sigmas(N, smin, smax, rho)

@@ -32,8 +32,9 @@ def snr(denoised, labels, bases) -> tuple[float, torch.Tensor]:
         xk = x_hat[labels == k]
         if xk.shape[0] == 0:
             raise ValueError(f"class {k} has no samples; the SNR needs every class")
-        signal = xk @ torch.as_tensor(U, dtype=DTYPE)  # coordinates of P_k x_hat
+        U = torch.as_tensor(U, dtype=DTYPE)
+        signal = xk @ U  # coordinates of P_k x_hat in U_k
         sig_energy = (signal**2).sum(dim=1).mean()
-        res_energy = (xk**2).sum(dim=1).mean() - sig_energy  # |x - P x|^2 = |x|^2 - |P x|^2 (P orthogonal)
+        res_energy = ((xk - signal @ U.T) ** 2).sum(dim=1).mean()  # explicit residual: no |x|^2 - |Px|^2 cancellation
         per_class[k] = sig_energy / res_energy
     return float(per_class.mean()), per_class

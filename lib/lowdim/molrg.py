@@ -64,8 +64,8 @@ class MoLRG:
         At angle theta < 90 degrees, U_k = cos(phi) A + sin(phi) C_k with orthonormal blocks A, C_1..C_K and
         cos^2(phi) = cos(theta), so U_k^T U_l = cos(theta) I (equal ranks needed, dim >= (K+1) d).
         """
-        ranks = [int(r) for r in ranks]
-        if not ranks or min(ranks) < 1:
+        ranks = list(ranks)
+        if not ranks or any(not isinstance(r, int) or r < 1 for r in ranks):
             raise ValueError(f"ranks must be a non-empty list of positive integers, got {ranks}")
         if not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be a positive integer, got {dim!r}")

@@ -76,7 +76,8 @@ def _per_row(scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if scale.ndim == 0:
         return scale
     if scale.shape != x.shape[:1]:
-        raise ValueError(f"per-sample noise level has shape {tuple(scale.shape)}; expected () or ({x.shape[0]},)")
+        raise ValueError(f"sigma / alpha_bar must be a scalar or have shape ({x.shape[0]},) (one level per point), "
+                         f"got {tuple(scale.shape)}")
     return scale[:, None]
 
 
@@ -129,7 +130,9 @@ def karras_sigmas(num_steps: int = 18, sigma_min: float = 0.002, sigma_max: floa
     check_range("rho", rho, low=0.0, low_open=True)
     i = torch.arange(num_steps, dtype=DTYPE)
     inv_rho = 1.0 / rho
-    return (sigma_max**inv_rho + i / (num_steps - 1) * (sigma_min**inv_rho - sigma_max**inv_rho)) ** rho
+    sigmas = (sigma_max**inv_rho + i / (num_steps - 1) * (sigma_min**inv_rho - sigma_max**inv_rho)) ** rho
+    sigmas[0], sigmas[-1] = sigma_max, sigma_min  # (s^(1/rho))^rho is off by an ulp; the ends are exact by definition
+    return sigmas
 
 
 def paper1_sigma_grid(num_levels: int = 9) -> torch.Tensor:
