@@ -186,8 +186,11 @@ class MoLRG:
         y = z.unsqueeze(0) if self.diagonal else torch.einsum("nm,kmj->knj", z, self.eigvecs)  # (1 or K, N, m)
         lam = self.eigvals[:, None, :]  # (K, 1, m)
         lam_plus_var = lam + var.unsqueeze(0)  # (K, N or 1, m)
-        logits = torch.log(self.weights)[:, None] - 0.5 * ((y**2 / lam_plus_var).sum(dim=2)
-                                                           + torch.log(lam_plus_var).sum(dim=2))  # (K, N)
+        if self.diagonal and lam_plus_var.shape[1] == 1:  # one sigma, diagonal S_k: |y|^2_{inv} as one matmul
+            quad = ((z**2) @ (1.0 / lam_plus_var[:, 0, :]).T).T  # (K, N)
+        else:
+            quad = (y**2 / lam_plus_var).sum(dim=2)  # (K, N)
+        logits = torch.log(self.weights)[:, None] - 0.5 * (quad + torch.log(lam_plus_var).sum(dim=2))  # (K, N)
         t = dict(y=y, inv=1.0 / lam_plus_var, lam=lam, var=var)
         if with_perp:
             n, m = self.dim, self.basis.shape[1]
@@ -199,8 +202,10 @@ class MoLRG:
 
     def _lift(self, t: dict, diag: torch.Tensor) -> torch.Tensor:
         """sum_k P(k|x) V_k diag V_k^T z in B-coordinates.  diag: (K, N or 1, m)  ->  (N, m)."""
-        w = torch.softmax(t["logits"], dim=1).T.unsqueeze(2)  # (K, N, 1)
-        v = w * diag * t["y"]  # (K, N, m)
+        w = torch.softmax(t["logits"], dim=1)  # (N, K)
+        if self.diagonal and diag.shape[1] == 1:  # one sigma, diagonal S_k: (sum_k w_k diag_k) * z as one matmul
+            return (w @ diag[:, 0, :]) * t["y"][0]
+        v = w.T.unsqueeze(2) * diag * t["y"]  # (K, N, m)
         if self.diagonal:
             return v.sum(dim=0)
         return torch.einsum("knj,kmj->nm", v, self.eigvecs)
