@@ -140,3 +140,153 @@ def paper1_sigma_grid(num_levels: int = 9) -> torch.Tensor:
     if not isinstance(num_levels, int) or not 1 <= num_levels <= 18:
         raise ValueError(f"num_levels must be an integer in [1, 18], got {num_levels!r}")
     return karras_sigmas().flip(0)[:num_levels]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Li & Yan time (paper 2, arXiv 2408.16765, Sec. 2.2, SDE (2.4) as quoted in its ICLR 2025 reviews):
+#
+#     dX_t = -X_t / (2(1-t)) dt + dB_t / sqrt(1-t),   t in [0, 1),   so   X_t = sqrt(1-t) X_0 + sqrt(t) Z.
+#
+# This is the VP SDE with beta(t) = g(t)^2 = 1/(1-t); alpha_bar = 1 - t, so on the grid t_k = 1 - alpha_bar_k it
+# is exactly the DDPM chain, and X_1 = Z exactly. The VE state with the same posterior is x = X_t / sqrt(1-t) at
+# sigma^2 = t/(1-t); log-SNR lambda = log((1-t)/t) = -2 log sigma, t = sigmoid(-lambda). Exact mixture quantities
+# in this time come from the VE core (`GaussianMixture` / `MoLRG`) by the change of variables:
+#
+#     grad log p_t(X_t) = score_VE(X_t/sqrt(1-t), sigma) / sqrt(1-t),
+#     log p_t(X_t)      = log p_VE(X_t/sqrt(1-t), sigma) - (n/2) log(1-t),
+#     E[X_0 | X_t]      = posterior_mean_VE(X_t/sqrt(1-t), sigma),
+#     eps*(X_t) = E[Z | X_t] = -sqrt(t) grad log p_t(X_t).
+
+
+def _liyan_t(t) -> torch.Tensor:
+    t = torch.as_tensor(t, dtype=DTYPE)
+    check_range("t", t, low=0.0, high=1.0, low_open=True, high_open=True)
+    return t
+
+
+def liyan_sigma_from_t(t) -> torch.Tensor:
+    """sigma = sqrt(t / (1 - t)).  t: any shape, in (0, 1)  ->  same shape."""
+    t = _liyan_t(t)
+    return torch.sqrt(t / (1.0 - t))
+
+
+def liyan_t_from_sigma(sigma) -> torch.Tensor:
+    """t = sigma^2 / (1 + sigma^2) = 1 - alpha_bar.  sigma > 0  ->  same shape."""
+    sigma = as_sigma(sigma)
+    return sigma**2 / (1.0 + sigma**2)
+
+
+def liyan_t_from_alpha_bar(alpha_bar) -> torch.Tensor:
+    """t = 1 - alpha_bar (the DDPM step with cumulative product alpha_bar).  alpha_bar in (0, 1)."""
+    alpha_bar = torch.as_tensor(alpha_bar, dtype=DTYPE)
+    check_range("alpha_bar", alpha_bar, low=0.0, high=1.0, low_open=True, high_open=True)
+    return 1.0 - alpha_bar
+
+
+def liyan_alpha_bar_from_t(t) -> torch.Tensor:
+    """alpha_bar = 1 - t."""
+    return 1.0 - _liyan_t(t)
+
+
+def liyan_t_from_logsnr(logsnr) -> torch.Tensor:
+    """t = sigmoid(-lambda) for lambda = log SNR = log((1-t)/t).  Any finite lambda."""
+    logsnr = torch.as_tensor(logsnr, dtype=DTYPE)
+    check_range("logsnr", logsnr)
+    return torch.sigmoid(-logsnr)
+
+
+def liyan_logsnr_from_t(t) -> torch.Tensor:
+    """lambda = log((1-t)/t) = -2 log sigma."""
+    t = _liyan_t(t)
+    return torch.log1p(-t) - torch.log(t)
+
+
+def liyan_to_ve(x: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor]:
+    """Li-Yan state X_t (N, n) at t (scalar or (N,))  ->  (VE state X_t / sqrt(1-t), sigma)."""
+    t = _liyan_t(t)
+    return x / _per_row(torch.sqrt(1.0 - t), x), liyan_sigma_from_t(t)
+
+
+def ve_to_liyan(x_ve: torch.Tensor, sigma) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of `liyan_to_ve`: X_t = x_ve / sqrt(1 + sigma^2).  ->  (X_t, t)."""
+    t = liyan_t_from_sigma(sigma)
+    return x_ve * _per_row(torch.sqrt(1.0 - t), x_ve), t
+
+
+def liyan_log_prob(model, x: torch.Tensor, t) -> torch.Tensor:
+    """log p_{X_t}(x) for an exact VE model (`GaussianMixture`, `MoLRG`).  x: (N, n); t scalar or (N,)  ->  (N,)."""
+    x_ve, sigma = liyan_to_ve(x, t)
+    return model.log_prob(x_ve, sigma) - 0.5 * x.shape[1] * torch.log1p(-_liyan_t(t))
+
+
+def liyan_score(model, x: torch.Tensor, t) -> torch.Tensor:
+    """grad log p_{X_t}(x) = score_VE(x / sqrt(1-t), sigma) / sqrt(1-t).  ->  (N, n)."""
+    x_ve, sigma = liyan_to_ve(x, t)
+    return model.score(x_ve, sigma) / _per_row(torch.sqrt(1.0 - _liyan_t(t)), x)
+
+
+def liyan_posterior_mean(model, x: torch.Tensor, t) -> torch.Tensor:
+    """E[X_0 | X_t = x] (the MMSE denoiser).  ->  (N, n)."""
+    x_ve, sigma = liyan_to_ve(x, t)
+    return model.posterior_mean(x_ve, sigma)
+
+
+def liyan_noise_prediction(model, x: torch.Tensor, t) -> torch.Tensor:
+    """eps*(x) = E[Z | X_t = x] = (x - sqrt(1-t) E[X_0 | X_t = x]) / sqrt(t).  ->  (N, n)."""
+    t = _liyan_t(t)
+    return (x - _per_row(torch.sqrt(1.0 - t), x) * liyan_posterior_mean(model, x, t)) / _per_row(torch.sqrt(t), x)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Discrete schedules for any T, as alpha_bar_1..alpha_bar_T (1-indexed in the text; index 0 here is step 1).
+
+
+def alpha_bars_from_betas(betas) -> torch.Tensor:
+    """alpha_bar_k = prod_{i <= k} (1 - beta_i).  betas: (T,) in (0, 1]."""
+    betas = torch.as_tensor(betas, dtype=DTYPE)
+    check_range("betas", betas, low=0.0, high=1.0, low_open=True)
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def betas_from_alpha_bars(alpha_bars) -> torch.Tensor:
+    """beta_k = 1 - alpha_bar_k / alpha_bar_{k-1}, alpha_bar_0 = 1."""
+    alpha_bars = torch.as_tensor(alpha_bars, dtype=DTYPE)
+    prev = torch.cat([torch.ones(1, dtype=DTYPE), alpha_bars[:-1]])
+    return 1.0 - alpha_bars / prev
+
+
+def vp_linear_alpha_bars(num_steps: int, beta_min: float = 0.1, beta_max: float = 20.0) -> torch.Tensor:
+    """Ho et al.'s linear schedule in its T-independent form (Song et al. 2021, VP SDE): alpha_bar_k =
+    exp(-(beta_min s + (beta_max - beta_min) s^2 / 2)) at s = k/T. For T = 1000 the betas are Ho's
+    linspace(1e-4, 0.02) to O(1/T^2); alpha_bar_T = e^{-10.05} ~ 4.3e-5, not 0.  ->  (T,)."""
+    if not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
+    s = torch.arange(1, num_steps + 1, dtype=DTYPE) / num_steps
+    return torch.exp(-(beta_min * s + 0.5 * (beta_max - beta_min) * s**2))
+
+
+def cosine_alpha_bars(num_steps: int, offset: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+    """Nichol & Dhariwal (2021) cosine schedule, f(s) = cos^2((s + offset)/(1 + offset) pi/2), alpha_bar_k =
+    f(k/T)/f(0), with each beta clipped at `max_beta` (so alpha_bar_T > 0).  ->  (T,)."""
+    if not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
+    s = torch.arange(0, num_steps + 1, dtype=DTYPE) / num_steps
+    f = torch.cos((s + offset) / (1 + offset) * torch.pi / 2) ** 2
+    betas = (1.0 - f[1:] / f[:-1]).clamp(max=max_beta)
+    return alpha_bars_from_betas(betas)
+
+
+def li_alpha_bars(num_steps: int, c0: float = 2.0, c1: float = 6.0) -> torch.Tensor:
+    """The Li-Wei-Chen-Chi schedule used throughout the Li-Yan papers (reconstructed):
+    beta_1 = T^{-c0},  beta_{k+1} = (c1 log T / T) min{beta_1 (1 + c1 log T / T)^k, 1}.  ->  (T,).
+    The constants c0, c1 are not given in the sources available; c0 = 2, c1 = 6 are our choice (beta grows
+    geometrically over the first ~c0/c1 = 1/3 of the steps, then stays at c1 log T / T, so alpha_bar_T ~ T^-4)."""
+    if not isinstance(num_steps, int) or num_steps < 2:
+        raise ValueError(f"num_steps must be an integer >= 2, got {num_steps!r}")
+    T = num_steps
+    rate = c1 * torch.log(torch.tensor(float(T), dtype=DTYPE)) / T
+    beta1 = torch.tensor(float(T), dtype=DTYPE) ** (-c0)
+    k = torch.arange(1, T, dtype=DTYPE)
+    rest = rate * torch.clamp(beta1 * (1.0 + rate) ** k, max=1.0)
+    betas = torch.cat([beta1.reshape(1), rest]).clamp(max=0.999)
+    return alpha_bars_from_betas(betas)
