@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--rank", type=int, default=5)
     parser.add_argument("--points", type=int, default=10_000)
-    parser.add_argument("--dense-points", type=int, default=2_000)
+    parser.add_argument("--dense-points", type=int, default=500)
     parser.add_argument("--sigma", type=float, default=0.3)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
