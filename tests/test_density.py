@@ -191,3 +191,16 @@ def test_input_validation():
         D.log_density(x, D.exact_predictor(GM1, "score"), "score", method="qmc")
     with pytest.raises(ValueError, match="too many"):
         D.gauss_hermite(40, 5)
+
+
+def test_discrete_versions_drop_steps_at_float64_t_equal_one():
+    # Li schedule at T = 10000 has alpha_bar_T ~ 3e-17, so 1 - alpha_bar_T == 1.0 in float64; those final steps
+    # are dropped and the sums still agree with a schedule truncated by hand
+    x = torch.tensor([[0.5]], dtype=DTYPE)
+    sc = D.exact_predictor(GM1, "score")
+    a = S.li_alpha_bars(2000)
+    a_tail = torch.cat([a, torch.full((3,), 1e-18, dtype=DTYPE)])
+    assert float(D.discrete_density(x, a_tail, sc, gh_nodes=10)) == float(D.discrete_density(x, a, sc, gh_nodes=10))
+    assert float(D.ddpm_elbo(x, a_tail, sc, gh_nodes=10)) == float(D.ddpm_elbo(x, a, sc, gh_nodes=10))
+    with pytest.raises(ValueError, match="non-increasing"):
+        D.discrete_density(x, torch.tensor([0.5, 0.9], dtype=DTYPE), sc)

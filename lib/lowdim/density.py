@@ -178,9 +178,24 @@ def log_density(x, fn: Predictor, form: str = "score", method: str = "gh", num_t
 # Discrete time (paper 2, Sec. 3.2 and 4.1): on t_k = 1 - alpha_bar_k, k = 1..T.
 
 
-def _gh_expect(fn_of_z, n: int, gh_nodes: int, N: int) -> torch.Tensor:
-    z, zw = gauss_hermite(gh_nodes, n)
-    return fn_of_z(z.repeat(N, 1)).reshape(N, -1) @ zw
+ALPHA_BAR_FLOOR = 1e-13
+
+
+def _usable_alpha_bars(alpha_bars) -> torch.Tensor:
+    """Drop the final steps with alpha_bar_k < 1e-13, where t_k = 1 - alpha_bar_k is 1 to float64 precision (the
+    exact score at t = 1 is undefined in the VE core). Their total contribution to either sum is below
+    alpha_bar_K * O(1) ~ 1e-13 nats: the Riemann widths t_k - t_{k-1} sum to < 1e-13 and the ELBO terms are KLs
+    between laws that differ by O(sqrt(alpha_bar)) in the mean, with the prior term then taken at the last kept step."""
+    ab = torch.as_tensor(alpha_bars, dtype=DTYPE)
+    if ab.ndim != 1 or ab.numel() < 1:
+        raise ValueError(f"alpha_bars must be a non-empty 1-D sequence, got shape {tuple(ab.shape)}")
+    check_range("alpha_bars", ab, low=0.0, high=1.0, high_open=True)
+    if (ab[1:] > ab[:-1]).any():
+        raise ValueError("alpha_bars must be non-increasing")
+    keep = ab >= ALPHA_BAR_FLOOR
+    if not keep[0]:
+        raise ValueError(f"alpha_bar_1 = {float(ab[0]):.3g} is below {ALPHA_BAR_FLOOR:g}")
+    return ab[keep]
 
 
 def discrete_density(x, alpha_bars, score: Predictor, gh_nodes: int = 40) -> torch.Tensor:
@@ -190,10 +205,11 @@ def discrete_density(x, alpha_bars, score: Predictor, gh_nodes: int = 40) -> tor
 
     t_0 = 0, r_k = Z + sqrt(t_k) s_k(X_k); with (t_k - t_{k-1})/(1 - t_k) = beta_k/alpha_k this is the sum of
     DDPM-ELBO weights beta_k/alpha_k times E||s_k + (X_k - sqrt(alpha_bar_k) x)/(1 - alpha_bar_k)||^2 minus an
-    x-independent constant. Gauss-Hermite over Z (low dimension).  x: (N, n) -> (N,)."""
+    x-independent constant. Gauss-Hermite over Z (low dimension). Steps with alpha_bar < 1e-13 are dropped
+    (`_usable_alpha_bars`).  x: (N, n) -> (N,)."""
     x = torch.as_tensor(x, dtype=DTYPE)
     N, n = x.shape
-    t = 1.0 - torch.as_tensor(alpha_bars, dtype=DTYPE)
+    t = 1.0 - _usable_alpha_bars(alpha_bars)
     t_prev = torch.cat([torch.zeros(1, dtype=DTYPE), t[:-1]])
     z, zw = gauss_hermite(gh_nodes, n)
     xs, zs = x.repeat_interleave(z.shape[0], dim=0), z.repeat(N, 1)
@@ -213,7 +229,7 @@ def ddpm_elbo(x, alpha_bars, score: Predictor, variance: str = "beta", gh_nodes:
         raise ValueError(f"variance must be 'beta' or 'beta_tilde', got {variance!r}")
     x = torch.as_tensor(x, dtype=DTYPE)
     N, n = x.shape
-    ab = torch.as_tensor(alpha_bars, dtype=DTYPE)
+    ab = _usable_alpha_bars(alpha_bars)
     ab_prev = torch.cat([torch.ones(1, dtype=DTYPE), ab[:-1]])
     betas = 1.0 - ab / ab_prev
     z, zw = gauss_hermite(gh_nodes, n)
