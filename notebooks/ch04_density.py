@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 3. The score-based density formula
+# # 4. The score-based density formula
 #
 # **Reproduces** paper 2 {cite}`li2024density` (arXiv 2408.16765, **v1**): the density formula of §3.1
 # (eq. (3.1a)), its KL corollary, and the discrete version of §3.2 (eq. (3.1c)) with the DDPM ELBO it is used
@@ -22,7 +22,7 @@
 # models, where every score, denoiser and log-density is known in closed form. The paper reports no numerical
 # experiments, so every row of the [reproduction table](reproduction.md) from this chapter compares the formula
 # with an exact value (or with a value from the project's reference notes), not with a paper number.
-# Everything is computed by `notebooks/ch03_density.py` with `lowdim.density`.
+# Everything is computed by `notebooks/ch04_density.py` with `lowdim.density`.
 #
 # Conventions: paper 2 uses its own time, $X_t = \sqrt{1-t}\,X_0 + \sqrt t\,Z$ on $t \in [0, 1]$, the VP SDE
 # $dX_t = -X_t\,dt/(2(1-t)) + dB_t/\sqrt{1-t}$ (eq. (2.4)). Here $\bar\alpha = 1 - t$, so on the grid
@@ -55,7 +55,7 @@ from lowdim import schedules as S
 from lowdim.reproduction import Reproduction
 
 sns.set_theme(style="whitegrid", context="notebook")
-rec = Reproduction(notebook="ch03_density")
+rec = Reproduction(notebook="ch04_density")
 DT = torch.float64
 
 # %% [markdown]
@@ -118,13 +118,13 @@ pd.DataFrame({
 }).style.format({"max |formula - exact|": "{:.1e}", "MC standard error": "{:.1e}"}).hide(axis="index")
 
 # %%
-rec.add(item="P2 §3.1, eq. (3.1a)", figure="fig-ch03-e1", quantity="max |formula - exact log p| on the 1-D line, 3 forms",
+rec.add(item="P2 §3.1, eq. (3.1a)", figure="fig-ch04-e1", quantity="max |formula - exact log p| on the 1-D line, 3 forms",
         ours=err_line, expected=0.0, tolerance=1e-5, kind="abs",
         note=f"Gauss-Hermite {gh_nodes} nodes, {num_t}-point log-SNR trapezoid; statement reconstructed")
-rec.add(item="P2 §3.1, eq. (3.1a)", figure="fig-ch03-e1", quantity="max |formula - exact log p| on the 2-D grid",
+rec.add(item="P2 §3.1, eq. (3.1a)", figure="fig-ch04-e1", quantity="max |formula - exact log p| on the 2-D grid",
         ours=err_grid, expected=0.0, tolerance=1e-5, kind="abs",
         note=f"{grid_side}x{grid_side} grid, MMSE form, Gauss-Hermite {gh_nodes_2d}^2 nodes")
-rec.add(item="P2 §3.1 (integrand forms)", figure="fig-ch03-integrand",
+rec.add(item="P2 §3.1 (integrand forms)", figure="fig-ch04-integrand",
         quantity="max gap between the score, noise and MMSE integrands", ours=form_gap, expected=0.0, tolerance=1e-8,
         kind="abs", note="float64 rounding; h(lambda) on the whole grid and line")
 rec.add(item="P2 §3.1, eq. (3.1a)", figure=None, quantity="largest |MC - exact| / standard error, 3 points",
@@ -132,7 +132,7 @@ rec.add(item="P2 §3.1, eq. (3.1a)", figure=None, quantity="largest |MC - exact|
         note=f"{mc_samples} shared antithetic noises with control variate")
 print(f"1-D: {err_line:.1e}, 2-D: {err_grid:.1e}, forms: {form_gap:.1e}, MC z-scores: {mc_z.numpy().round(2)}")
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "E1: the density formula (markers) against the exact log-density (line) of a 1-D two-component mixture, all three integrand forms (left), and the absolute error on the line and on a 2-D grid (right). Made by notebook ch03_density.", "name": "fig-ch03-e1"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "E1: the density formula (markers) against the exact log-density (line) of a 1-D two-component mixture, all three integrand forms (left), and the absolute error on the line and on a 2-D grid (right). Made by notebook ch04_density.", "name": "fig-ch04-e1"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 axes[0].plot(line[:, 0], exact_line, color="0.2", lw=1.5, label="exact")
 for f, m in zip(D.FORMS, ["o", "s", "^"]):
@@ -152,7 +152,7 @@ plt.show()
 # plotted on top of each other). In $\lambda$ it decays like $e^{-\lambda}$ at small noise and like $e^{\lambda}$ at
 # large noise, which is why a uniform log-SNR grid with a few hundred points reaches $10^{-8}$.
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "E1: the integrand h(lambda) = E[|r|^2 - (1-t)|Z|^2] (the t-integrand times t(1-t)) against log-SNR lambda = log((1-t)/t), at three points x of the 1-D mixture, for the score, noise-prediction and MMSE forms (indistinguishable). Made by notebook ch03_density.", "name": "fig-ch03-integrand"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "E1: the integrand h(lambda) = E[|r|^2 - (1-t)|Z|^2] (the t-integrand times t(1-t)) against log-SNR lambda = log((1-t)/t), at three points x of the 1-D mixture, for the score, noise-prediction and MMSE forms (indistinguishable). Made by notebook ch04_density.", "name": "fig-ch04-integrand"}}
 fig, ax = plt.subplots(figsize=(6.6, 3.6))
 colors = sns.color_palette("deep", 3)
 for c, xv in zip(colors, [-2.0, 0.0, 4.0]):
@@ -207,16 +207,16 @@ blowup = [float(D.log_density(x_lr[:1], D.exact_predictor(lowrank, "eps"), "eps"
 slope_lr = float(np.polyfit(lam_max, blowup, 1)[0])
 table_lr = pd.DataFrame(rows_lr)
 err_lr = float(table_lr["max |formula - exact|"].max())
-rec.add(item="P2 §3.1 (near-low-rank data)", figure="fig-ch03-lowrank",
+rec.add(item="P2 §3.1 (near-low-rank data)", figure="fig-ch04-lowrank",
         quantity=f"max |formula - exact| for delta^2 in [{min(deltas2):g}, {max(deltas2):g}]", ours=err_lr,
         expected=0.0, tolerance=1e-5, kind="abs", note="log-SNR grid to lambda = 30 (t_min ~ 1e-13 << delta^2)")
-rec.add(item="P2 §3.1 (exactly low-rank data)", figure="fig-ch03-lowrank",
+rec.add(item="P2 §3.1 (exactly low-rank data)", figure="fig-ch04-lowrank",
         quantity="d(formula)/d(lambda_max) at delta = 0", ours=slope_lr, expected=0.5, tolerance=1e-3, kind="abs",
         note="divergence rate (n - k)/2 = 1/2: no density, the formula is +infinity")
 table_lr.style.format({"delta^2": "{:.0e}", "exact log p (x on line 1)": "{:.4f}", "max |formula - exact|": "{:.1e}",
                        "max |formula - exact|, t_min = delta^2": "{:.2f}"}).hide(axis="index")
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "E2: near-low-rank data (two lines in the plane thickened by delta). Left: the integrand h(lambda) at a point on a line; it has a second feature at lambda ~ log(1/delta^2) (dotted), where the thickness delta is resolved, so the grid must reach t_min << delta^2. Right: exactly low-rank data (delta = 0): the truncated formula grows like lambda_max / 2. Made by notebook ch03_density.", "name": "fig-ch03-lowrank"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "E2: near-low-rank data (two lines in the plane thickened by delta). Left: the integrand h(lambda) at a point on a line; it has a second feature at lambda ~ log(1/delta^2) (dotted), where the thickness delta is resolved, so the grid must reach t_min << delta^2. Right: exactly low-rank data (delta = 0): the truncated formula grows like lambda_max / 2. Made by notebook ch04_density.", "name": "fig-ch04-lowrank"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 for c, d2 in zip(sns.color_palette("viridis", len(deltas2)), deltas2):
     axes[0].plot(curves_lr[d2].logsnr, curves_lr[d2].curve[0], color=c, label=f"$\\delta^2$ = {d2:g}")
@@ -305,7 +305,7 @@ methods = ["Riemann sum", "ELBO, sigma^2 = beta", "ELBO, sigma^2 = beta_tilde"]
 print(f"exact log p(-2) = {exact_e4:.6f}")
 table_e4.style.format({m: "{:.4f}" for m in methods}).hide(axis="index")
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "E4: error of the discrete density formula (Riemann sum on t_k = 1 - alpha_bar_k) and of the DDPM ELBO with sigma_k^2 = beta_k and beta_tilde_k, at x = -2 of the 1-D mixture, against the number of steps T, for three schedules. The Riemann sum and the beta-ELBO coincide and converge roughly like 1/T; the beta_tilde-ELBO keeps an O(1) gap. Made by notebook ch03_density.", "name": "fig-ch03-discrete"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "E4: error of the discrete density formula (Riemann sum on t_k = 1 - alpha_bar_k) and of the DDPM ELBO with sigma_k^2 = beta_k and beta_tilde_k, at x = -2 of the 1-D mixture, against the number of steps T, for three schedules. The Riemann sum and the beta-ELBO coincide and converge roughly like 1/T; the beta_tilde-ELBO keeps an O(1) gap. Made by notebook ch04_density.", "name": "fig-ch04-discrete"}}
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
 for ax, name in zip(axes, schedules):
     sub = table_e4[table_e4.schedule == name]
@@ -325,19 +325,19 @@ cos = table_e4[table_e4.schedule == "cosine"].set_index("T")
 Tmax = max(steps)
 fit = table_e4[(table_e4.schedule == "cosine") & (table_e4["T"] >= 100)]
 slope = float(np.polyfit(np.log(fit["T"]), np.log((fit["Riemann sum"] - exact_e4).abs()), 1)[0])
-rec.add(item="P2 §3.2, eq. (3.1c)", figure="fig-ch03-discrete", quantity=f"|Riemann sum - log p| at T = {Tmax}, cosine",
+rec.add(item="P2 §3.2, eq. (3.1c)", figure="fig-ch04-discrete", quantity=f"|Riemann sum - log p| at T = {Tmax}, cosine",
         ours=abs(float(cos.loc[Tmax, "Riemann sum"]) - exact_e4), expected=0.0, tolerance=5.0 / Tmax, kind="abs",
         note="discretisation error; tolerance 5/T")
-rec.add(item="P2 §3.2 / §4.1", figure="fig-ch03-discrete", quantity="max |Riemann sum - ELBO(sigma^2 = beta)|, T >= 100",
+rec.add(item="P2 §3.2 / §4.1", figure="fig-ch04-discrete", quantity="max |Riemann sum - ELBO(sigma^2 = beta)|, T >= 100",
         ours=riemann_vs_elbo, expected=0.0, tolerance=1e-3, kind="abs",
         note="equal weights beta_k/(2 alpha_k); the rest is the variance-mismatch and prior terms")
-rec.add(item="P2 §3.2, eq. (3.1c)", figure="fig-ch03-discrete", quantity="log-log slope of the cosine Riemann error, T >= 100",
+rec.add(item="P2 §3.2, eq. (3.1c)", figure="fig-ch04-discrete", quantity="log-log slope of the cosine Riemann error, T >= 100",
         ours=slope, expected=-1.0, tolerance=0.2, kind="abs", note="error ~ 1/T up to log factors")
 if 1000 in cos.index:
-    rec.add(item="P2 §3.2, eq. (3.1c)", figure="fig-ch03-discrete", quantity="Riemann sum at T = 1000, cosine, x = -2",
+    rec.add(item="P2 §3.2, eq. (3.1c)", figure="fig-ch04-discrete", quantity="Riemann sum at T = 1000, cosine, x = -2",
             ours=float(cos.loc[1000, "Riemann sum"]), expected=-1.4305, tolerance=1e-4, kind="abs",
             note="value from the project's reference notes (checked numerically there), not a paper number")
-    rec.add(item="P2 §4.1", figure="fig-ch03-discrete", quantity="ELBO(sigma^2 = beta_tilde) at T = 1000, cosine, x = -2",
+    rec.add(item="P2 §4.1", figure="fig-ch04-discrete", quantity="ELBO(sigma^2 = beta_tilde) at T = 1000, cosine, x = -2",
             ours=float(cos.loc[1000, "ELBO, sigma^2 = beta_tilde"]), expected=-1.830, tolerance=1e-3, kind="abs",
             note="O(1) gap from the variance mismatch; reference-notes value, not a paper number")
 print(f"Riemann vs beta-ELBO: {riemann_vs_elbo:.1e}; cosine slope {slope:.2f}")

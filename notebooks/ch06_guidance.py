@@ -12,12 +12,12 @@
 # ---
 
 # %% [markdown]
-# # 5. Guidance lowers $\mathbb E[1/p(c\mid x)]$, but not for every sample
+# # 6. Guidance lowers $\mathbb E[1/p(c\mid x)]$, but not for every sample
 #
 # **Reproduces** paper 3 {cite}`li2025guidance` (Li & Jiao, arXiv 2505.01382, **v1**, ICML 2025): the main theorem
 # (guidance lowers the average reciprocal of the classifier probability), the claim that guidance does *not* improve
 # every sample, and the paper's Gaussian-mixture experiment ($w$ from 0.01 to 10, $10^4$ trials per $w$). Every
-# number on this page is computed when the book is built, by the notebook `notebooks/ch05_guidance.py`; the headline
+# number on this page is computed when the book is built, by the notebook `notebooks/ch06_guidance.py`; the headline
 # numbers go to the [reproduction table](reproduction.md).
 #
 # ```{admonition} Provenance of the theorem
@@ -69,7 +69,7 @@ from lowdim.guidance import (GuidedScore, LabelledMixture, coupled_noise, geomet
 from lowdim.reproduction import Reproduction
 
 sns.set_theme(style="whitegrid", context="notebook")
-rec = Reproduction(notebook="ch05_guidance")
+rec = Reproduction(notebook="ch06_guidance")
 D = torch.float64
 ws = np.logspace(-2, 1, num_w)
 
@@ -124,7 +124,7 @@ p_tilt = (tilt["weights"] @ tilt["p"]).numpy()
 pd.DataFrame({"w": ws, "SDE MC": inv_mc, "s.e.": inv_se, "SDE identity": id_mean, "identity s.e.": id_se,
               "ODE (quadrature)": inv_ode, "tilted law": inv_tilt}).round(4)
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 3's experiment on a 1-D two-class mixture (exact scores): E[1/p(c|Y^w)] (left) and E[p(c|Y^w)] (right) against the guidance strength w (log axis). SDE: DDPM ancestral sampling, Monte Carlo mean with 2 s.e. bars, and the martingale identity computed along the same paths; ODE: probability-flow ODE by quadrature over its initial point; tilted: the law p(x|c)p(c|x)^w by quadrature. The dotted line is the unguided exact value 1/p(c). Made by notebook ch05_guidance.", "name": "fig-ch05-theorem"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 3's experiment on a 1-D two-class mixture (exact scores): E[1/p(c|Y^w)] (left) and E[p(c|Y^w)] (right) against the guidance strength w (log axis). SDE: DDPM ancestral sampling, Monte Carlo mean with 2 s.e. bars, and the martingale identity computed along the same paths; ODE: probability-flow ODE by quadrature over its initial point; tilted: the law p(x|c)p(c|x)^w by quadrature. The dotted line is the unguided exact value 1/p(c). Made by notebook ch06_guidance.", "name": "fig-ch06-theorem"}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
 ax = axes[0]
 ax.errorbar(ws, inv_mc, yerr=2 * inv_se, fmt="o", ms=4, label="SDE, Monte Carlo")
@@ -148,15 +148,15 @@ light = ws >= 1.0  # 1/p(c|Y^w) has a finite variance only for w >~ 1 here; belo
 z = np.abs(inv_mc - id_mean)[light] / np.sqrt(inv_se**2 + id_se**2)[light]
 i1 = int(np.argmin(np.abs(ws - 1.0)))
 rise = np.diff(id_mean) / np.sqrt(id_se[1:] ** 2 + id_se[:-1] ** 2)
-rec.add(item="P3 Thm (reconstructed)", figure="fig-ch05-theorem", quantity=f"E[1/p(c|Y)] SDE Monte Carlo at w = {ws[i1]:.2f}",
+rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem", quantity=f"E[1/p(c|Y)] SDE Monte Carlo at w = {ws[i1]:.2f}",
         ours=inv_mc[i1], expected=id_mean[i1], tolerance=4 * math.sqrt(inv_se[i1] ** 2 + id_se[i1] ** 2) + 0.01,
         kind="abs", note="expected = the identity along the same paths; tolerance 4 s.e. + 0.01 step bias")
-rec.add(item="P3 Thm (reconstructed)", figure="fig-ch05-theorem", quantity="max over w >= 1 of |MC - identity| / s.e. (SDE)",
+rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem", quantity="max over w >= 1 of |MC - identity| / s.e. (SDE)",
         ours=float(z.max()), expected=0.0, tolerance=4.0, kind="abs", note=f"{int(light.sum())} values of w in [1, 10]")
-rec.add(item="P3 Thm (reconstructed)", figure="fig-ch05-theorem",
+rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem",
         quantity="significant increases of E[1/p] along the w grid (SDE, identity; > 3 s.e.)",
         ours=float((rise > 3).sum()), expected=0.0, tolerance=0.0, kind="abs", note="monotone decrease")
-rec.add(item="P3 Thm (reconstructed)", figure="fig-ch05-theorem", quantity="max over w of E[1/p] (SDE, identity) - 1/p(c)",
+rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem", quantity="max over w of E[1/p] (SDE, identity) - 1/p(c)",
         ours=float((id_mean - 1 / pc).max()), note="negative: guidance never does worse than w = 0")
 
 # %% [markdown]
@@ -188,7 +188,7 @@ tab = pd.DataFrame({"N": sizes, "median": [np.median(naive[N]) for N in sizes],
                     "10%": [np.quantile(naive[N], 0.1) for N in sizes], "90%": [np.quantile(naive[N], 0.9) for N in sizes]})
 tab
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Naive Monte Carlo of E[1/p(c|X)] under the exact conditional law p(x|c) (w = 0) against the sample size N: median and 10-90% band over replicates. The exact value is 1/p(c) = 2; the estimator's median stays below it because the rare samples that carry half of the expectation are almost never drawn. Made by notebook ch05_guidance.", "name": "fig-ch05-naive"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Naive Monte Carlo of E[1/p(c|X)] under the exact conditional law p(x|c) (w = 0) against the sample size N: median and 10-90% band over replicates. The exact value is 1/p(c) = 2; the estimator's median stays below it because the rare samples that carry half of the expectation are almost never drawn. Made by notebook ch06_guidance.", "name": "fig-ch06-naive"}}
 fig, ax = plt.subplots(figsize=(6, 3.8))
 ax.plot(tab["N"], tab["median"], "o-", label="median of the sample mean")
 ax.fill_between(tab["N"], tab["10%"], tab["90%"], alpha=0.3, label="10-90% of replicates")
@@ -199,7 +199,7 @@ fig.tight_layout()
 plt.show()
 
 # %%
-rec.add(item="P3 Thm (reconstructed)", figure="fig-ch05-naive", quantity="naive MC median of E[1/p] at w = 0, N = 10^4",
+rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-naive", quantity="naive MC median of E[1/p] at w = 0, N = 10^4",
         ours=float(tab.loc[tab.N == 10**4, "median"].iloc[0]), note="exact 2; biased low (infinite variance)")
 
 # %% [markdown]
@@ -240,7 +240,7 @@ nu_grid = torch.linspace(-12, 10, 22001, dtype=D)[:, None]
 nu_tilt = tilted_quadrature(nu, 0, nu_ws, nu_grid)
 nonuni.round(4)
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Guidance does not improve every sample (1-D mixture with max p(c|x) = 0.81). Top left: CDFs of p(c|Y^w) for the ODE sampler; top right: the same for the SDE. Bottom left: fraction of coupled samples made worse and P(p(c|Y) > 0.8) against w. Bottom right: densities of the guided samples at w = 5 (ODE and SDE) against p(x|c), the tilted law and p(c|x) (right axis). Made by notebook ch05_guidance.", "name": "fig-ch05-nonuniform"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Guidance does not improve every sample (1-D mixture with max p(c|x) = 0.81). Top left: CDFs of p(c|Y^w) for the ODE sampler; top right: the same for the SDE. Bottom left: fraction of coupled samples made worse and P(p(c|Y) > 0.8) against w. Bottom right: densities of the guided samples at w = 5 (ODE and SDE) against p(x|c), the tilted law and p(c|x) (right axis). Made by notebook ch06_guidance.", "name": "fig-ch06-nonuniform"}}
 fig, axes = plt.subplots(2, 2, figsize=(11, 8))
 pal = sns.color_palette("viridis", nW)
 for ax, name in zip(axes[0], ["ODE", "SDE"]):
@@ -277,16 +277,16 @@ plt.show()
 # %%
 ode_t = nonuni[nonuni.sampler == "ODE"].set_index("w")
 sde_t = nonuni[nonuni.sampler == "SDE"].set_index("w")
-rec.add(item="P3 non-uniformity", figure="fig-ch05-nonuniform", quantity="P(p(c|Y) > 0.8), ODE at w = 5",
+rec.add(item="P3 non-uniformity", figure="fig-ch06-nonuniform", quantity="P(p(c|Y) > 0.8), ODE at w = 5",
         ours=float(ode_t.loc[5.0, "p_above_08"]), expected=0.0, tolerance=0.005, kind="abs",
         note=f"w = 0: {ode_t.loc[0.0, 'p_above_08']:.3f}; reference check: 0.000")
-rec.add(item="P3 non-uniformity", figure="fig-ch05-nonuniform", quantity="fraction of coupled samples made worse, ODE at w = 1",
+rec.add(item="P3 non-uniformity", figure="fig-ch06-nonuniform", quantity="fraction of coupled samples made worse, ODE at w = 1",
         ours=float(ode_t.loc[1.0, "frac_worse"]), note="reference check (simulation, not a paper number): 0.569")
-rec.add(item="P3 non-uniformity", figure="fig-ch05-nonuniform", quantity="fraction of coupled samples made worse, SDE at w = 1",
+rec.add(item="P3 non-uniformity", figure="fig-ch06-nonuniform", quantity="fraction of coupled samples made worse, SDE at w = 1",
         ours=float(sde_t.loc[1.0, "frac_worse"]))
-rec.add(item="P3 non-uniformity", figure="fig-ch05-nonuniform", quantity="E[1/p] ODE at w = 5 minus at w = 2 (non-monotone)",
+rec.add(item="P3 non-uniformity", figure="fig-ch06-nonuniform", quantity="E[1/p] ODE at w = 5 minus at w = 2 (non-monotone)",
         ours=float(ode_t.loc[5.0, "mean_inv_p"] - ode_t.loc[2.0, "mean_inv_p"]), note="reference check: 1.573 - 1.508 > 0")
-rec.add(item="P3 non-uniformity", figure="fig-ch05-nonuniform", quantity="E[1/p] SDE at w = 5",
+rec.add(item="P3 non-uniformity", figure="fig-ch06-nonuniform", quantity="E[1/p] SDE at w = 5",
         ours=float(sde_t.loc[5.0, "mean_inv_p"]), note="reference check: 1.416; unguided 1/p(c) = 2.325")
 
 # %% [markdown]
@@ -332,7 +332,7 @@ for name, y in ym.items():
 mdf = pd.DataFrame(mrows)
 mdf.round(4)
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Guidance on a K-class MoLRG (exact scores, class 0): E[1/p(c|Y)], E[p(c|Y)], the entropy of the sample covariance on the data span, and the energy of the samples in the class's own subspace and in the other classes' subspaces, against w, for the SDE and ODE samplers. Made by notebook ch05_guidance.", "name": "fig-ch05-molrg"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Guidance on a K-class MoLRG (exact scores, class 0): E[1/p(c|Y)], E[p(c|Y)], the entropy of the sample covariance on the data span, and the energy of the samples in the class's own subspace and in the other classes' subspaces, against w, for the SDE and ODE samplers. Made by notebook ch06_guidance.", "name": "fig-ch06-molrg"}}
 fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
 for name, m in [("SDE", "o-"), ("ODE", "s--")]:
     d = mdf[mdf.sampler == name]
@@ -351,12 +351,12 @@ plt.show()
 
 # %%
 ms = mdf[mdf.sampler == "SDE"].set_index("w")
-rec.add(item="P3 Thm (reconstructed)", figure="fig-ch05-molrg", quantity=f"MoLRG n = {molrg_dim}: E[1/p] SDE at w = 8 / at w = 0",
+rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-molrg", quantity=f"MoLRG n = {molrg_dim}: E[1/p] SDE at w = 8 / at w = 0",
         ours=float(ms.loc[8.0, "mean_inv_p"] / ms.loc[0.0, "mean_inv_p"]), note="< 1: guidance lowers E[1/p]")
-rec.add(item="Wu et al. 2024 (confidence/entropy)", figure="fig-ch05-molrg", quantity=f"MoLRG n = {molrg_dim}: entropy change w = 0 -> 8 (SDE, nats)",
+rec.add(item="Wu et al. 2024 (confidence/entropy)", figure="fig-ch06-molrg", quantity=f"MoLRG n = {molrg_dim}: entropy change w = 0 -> 8 (SDE, nats)",
         ours=float(ms.loc[8.0, "entropy"] - ms.loc[0.0, "entropy"]),
         note="Wu et al. predict a decrease for mean-separated mixtures; the zero-mean MoLRG behaves differently (see text)")
-rec.add(item="P3 Thm (reconstructed)", figure="fig-ch05-molrg", quantity=f"MoLRG n = {molrg_dim}: E[p(c|Y)] SDE at w = 8 minus at w = 0",
+rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-molrg", quantity=f"MoLRG n = {molrg_dim}: E[p(c|Y)] SDE at w = 8 minus at w = 0",
         ours=float(ms.loc[8.0, "mean_p"] - ms.loc[0.0, "mean_p"]), note="> 0: confidence rises")
 rec.save()
 
