@@ -190,11 +190,12 @@ for kind in ("paper", "exact"):
 
 # %% [markdown]
 # The approximation has the right shape (unimodal, same limits) but it peaks later and higher than the exact SNR.
-# The reason is the only approximation it makes, the constant weights: the exact gate $w^\star(x_t)$ is a random
+# Our explanation (not the paper's) is the only approximation it makes, the constant weights: the exact gate $w^\star(x_t)$ is a random
 # softmax whose mean on the true class falls earlier than the softmax of the mean logits (Jensen's inequality on a
 # convex-then-saturating map). The paper's $D_t$ is larger than the exact expected gap at small $\sigma_t$, so its
-# curve stays on the high-confidence branch even longer. The paper says the bound is "tight" in Fig. 3(b); with
-# exact computation the qualitative agreement holds, the numerical agreement near the peak does not.
+# curve stays on the high-confidence branch even longer. The paper presents Fig. 3(b) as showing that the
+# approximation is tight; with exact computation the qualitative agreement holds, the numerical agreement near
+# the peak does not.
 #
 # ## Denoising rate against class-confidence rate (v3, Fig. 4)
 #
@@ -272,10 +273,14 @@ plt.tight_layout()
 plt.show()
 
 # %%
-peak_of = lambda g: g.sigma.to_numpy()[g.snr.to_numpy().argmax()]  # noqa: E731
-summary = sweep_df.groupby(["param", "value", "kind"], sort=False).apply(
-    lambda g: pd.Series(dict(unimodal=is_unimodal(g.snr.to_numpy(), atol=0.03 * g.snr.max()), peak_sigma=peak_of(g),
-                             peak_snr=g.snr.max())), include_groups=False).reset_index()
+def curve_summary(g):
+    """Unimodality, peak sigma and peak SNR of one sweep curve."""
+    snr_values = g.snr.to_numpy()
+    return pd.Series(dict(unimodal=is_unimodal(snr_values, atol=0.03 * snr_values.max()),
+                          peak_sigma=g.sigma.to_numpy()[snr_values.argmax()], peak_snr=snr_values.max()))
+
+
+summary = sweep_df.groupby(["param", "value", "kind"], sort=False).apply(curve_summary, include_groups=False).reset_index()
 exact_rows = summary[summary.kind == "exact posterior"]
 rec.add(item="Fig. 14", figure="fig-ch02-sweeps", quantity="fraction of the 12 exact-posterior sweep curves that are unimodal",
         ours=float(exact_rows.unimodal.mean()), expected=1.0, tolerance=0, kind="abs",
@@ -378,7 +383,11 @@ plt.tight_layout()
 plt.show()
 
 # %%
-peak_sigma = lambda values: float(edm_grid[int(torch.as_tensor(values).argmax())])  # noqa: E731
+def peak_sigma(values):
+    """The EDM-grid noise level where a curve is largest."""
+    return float(edm_grid[int(torch.as_tensor(values).argmax())])
+
+
 rec.add(item="Table 4 (30°)", figure="fig-ch02-table4", quantity="sigma of the SNR peak, subspaces at 30 degrees",
         ours=peak_sigma(res30["snr"]), paper=0.296, tolerance=5e-4, kind="abs",
         note="our bases have all principal angles at 30 degrees; the paper's construction is not given")
@@ -417,7 +426,7 @@ rec.add(item="Table 7", figure="fig-ch02-appc", quantity="accuracy (%) at sigma 
 #   $\sigma = 0.296$. The paper's small-noise values (52.35 and 12.15) cannot come from an optimal denoiser: as
 #   $\sigma \to 0$ it returns the clean point, whose SNR is $1/\delta^2 = 25$ in both classes whatever $\pi$ is. The
 #   paper's DAE (or its data) differ from the model as stated.
-# * **Unequal ranks (Table 5).** The exact per-class limits are $d_k/(\delta^2 d_l)$ (125 and 4.9), not the paper's
+# * **Unequal ranks (Table 5).** The exact per-class limits are $d_k/(\delta^2 d_l)$ (125 and 5), not the paper's
 #   68.94 and 7.75 (the paper's DAE, with one shared gate, is not the exact posterior for unequal ranks), and the
 #   recorded rows show where each class of the exact posterior peaks. The pooled ratio is close to the paper's
 #   "overall" column at small noise (its limit is $(d_0 + d_1)/(\delta^2 (d_0 + d_1)) = 25$ for equal class
