@@ -61,10 +61,10 @@ colors = sns.color_palette("deep", 6)
 edm_grid = paper1_sigma_grid(9)  # 0.002, 0.008, ..., 1.923 (Tables 4-6)
 
 
-def exact_curve(model, num, sigmas, offset, **kwargs):
-    """posterior_curve on a fresh labelled sample of `model` (seeds derived from `seed` and `offset`)."""
-    x0, labels = model.sample(num, seed=seed + offset)
-    return posterior_curve(model, x0, labels, sigmas, seed=seed + offset + 1, **kwargs)
+def exact_curve(model, num, sigmas, sample_seed, **kwargs):
+    """posterior_curve on a fresh labelled sample of `model` (sample seed `sample_seed`, noise seed one more)."""
+    x0, labels = model.sample(num, seed=sample_seed)
+    return posterior_curve(model, x0, labels, sigmas, seed=sample_seed + 1, **kwargs)
 
 
 # %% [markdown]
@@ -92,8 +92,8 @@ paper_t4_90 = [24.88, 25.15, 26.95, 35.84, 58.27, 20.84, 4.05, 1.57]  # paper 1,
 paper_t4_30 = [16.70, 16.92, 18.39, 25.97, 38.54, 22.88, 14.56, 12.55]  # paper 1, Table 4, theta 30
 binary = MoLRG.random(dim, [rank, rank], delta=delta, seed=seed)
 overlap = MoLRG.random(dim, [rank, rank], delta=delta, angle_deg=30.0, seed=seed)
-res90 = exact_curve(binary, num_samples, edm_grid, offset=10)
-res30 = exact_curve(overlap, num_samples, edm_grid, offset=20)
+res90 = exact_curve(binary, num_samples, edm_grid, sample_seed=seed + 10)
+res30 = exact_curve(overlap, num_samples, edm_grid, sample_seed=seed + 20)
 t4 = pd.DataFrame(dict(sigma=edm_grid[1:].numpy(), paper_90=paper_t4_90, ours_90=res90["snr"][1:].numpy(),
                        paper_30=paper_t4_30, ours_30=res30["snr"][1:].numpy()))
 t4["rel_diff_90"] = (t4["ours_90"] - t4["paper_90"]).abs() / t4["paper_90"]
@@ -132,7 +132,7 @@ limit_sigmas = torch.tensor([1e-4, 1e3], dtype=torch.float64)
 limits = []
 for K in (2, 3):
     model_k = MoLRG.random(dim, [rank] * K, delta=delta, seed=seed)
-    lim = exact_curve(model_k, limit_samples, limit_sigmas, offset=30 + K)["snr"]
+    lim = exact_curve(model_k, limit_samples, limit_sigmas, sample_seed=seed + 30 + K)["snr"]
     for value, target, where in ((lim[0], 1 / ((K - 1) * delta**2), "sigma 1e-4"), (lim[1], 1 / (K - 1), "sigma 1e3")):
         rec.add(item="Def. 1 limits", figure="fig-ch02-table4", quantity=f"exact SNR at {where}, K = {K}",
                 ours=float(value), expected=target, tolerance=0.03, kind="rel",
@@ -158,8 +158,8 @@ pd.DataFrame(limits).style.format({"ours": "{:.3f}", "limit": "{:.3f}"}).hide(ax
 # %%
 fine_grid = torch.logspace(np.log10(0.002), np.log10(3.0), fig3_levels, dtype=torch.float64)
 fig3_model = MoLRG.random(dim, [rank] * fig3_classes, delta=delta, seed=seed)
-fig3 = exact_curve(fig3_model, fig3_samples, fine_grid, offset=40)
-fig3_clean = exact_curve(fig3_model, fig3_samples, fine_grid, offset=40, input="clean")
+fig3 = exact_curve(fig3_model, fig3_samples, fine_grid, sample_seed=seed + 40)
+fig3_clean = exact_curve(fig3_model, fig3_samples, fine_grid, sample_seed=seed + 40, input="clean")
 approx = {kind: theorem1_snr(fine_grid, delta, rank, fig3_classes, kind) for kind in ("paper", "exact")}
 peaks = {"exact posterior": float(fine_grid[fig3["snr"].argmax()])}
 peaks.update({f"Theorem 1 ({kind} D_t)": float(fine_grid[v.argmax()]) for kind, v in approx.items()})
@@ -248,7 +248,7 @@ for p_i, (name, values) in enumerate(sweeps.items()):
     for v_i, value in enumerate(values):
         par = {**defaults, name: value}
         model_s = MoLRG.random(par["n"], [par["d"]] * par["K"], delta=par["delta"], seed=seed + 100 + 10 * p_i + v_i)
-        exact_s = exact_curve(model_s, sweep_samples, sweep_grid, offset=100 + 10 * p_i + v_i)["snr"]
+        exact_s = exact_curve(model_s, sweep_samples, sweep_grid, sample_seed=seed + 100 + 10 * p_i + v_i)["snr"]
         for kind in ("exact", "paper"):
             appr = theorem1_snr(sweep_grid, par["delta"], par["d"], par["K"], kind)
             sweep_rows += [dict(param=name, value=value, kind=f"Theorem 1 ({kind} D_t)", sigma=float(s), snr=float(a))
@@ -324,8 +324,8 @@ mixing_model = MoLRG.random(dim, [rank, rank], delta=delta, weights=[0.8, 0.2], 
 variants = {}
 for name, model_v, paper_v, offset in (("Table 5 (unequal ranks)", ranks_model, paper_t5, 50),
                                        ("Table 6 (mixing 0.8/0.2)", mixing_model, paper_t6, 60)):
-    res = exact_curve(model_v, num_samples, edm_grid, offset=offset)
-    pooled = exact_curve(model_v, num_samples, edm_grid, offset=offset, reduction="pooled")["snr"]
+    res = exact_curve(model_v, num_samples, edm_grid, sample_seed=seed + offset)
+    pooled = exact_curve(model_v, num_samples, edm_grid, sample_seed=seed + offset, reduction="pooled")["snr"]
     variants[name] = dict(res=res, pooled=pooled, paper=paper_v)
     rows = pd.DataFrame(dict(sigma=edm_grid.numpy(), paper_c0=paper_v["class0"], ours_c0=res["snr_per_class"][:, 0].numpy(),
                              paper_c1=paper_v["class1"], ours_c1=res["snr_per_class"][:, 1].numpy(),
@@ -350,7 +350,7 @@ free = torch.linalg.qr(torch.randn(dim, 2 * rank + 2, dtype=torch.float64, gener
 directions = free[:, 2 * rank:] - torch.cat(binary.bases, 1) @ (torch.cat(binary.bases, 1).T @ free[:, 2 * rank:])
 directions = torch.linalg.qr(directions)[0]  # two unit directions orthogonal to both class subspaces and each other
 separated = with_class_means(binary, table7_mean_norm * directions.T)
-t7 = exact_curve(separated, table7_samples, t7_grid, offset=70, bases=binary.bases)
+t7 = exact_curve(separated, table7_samples, t7_grid, sample_seed=seed + 70, bases=binary.bases)
 print(pd.DataFrame(dict(sigma=paper_t7_sigma, paper_snr=paper_t7_snr, ours_snr=t7["snr"].numpy(),
                         paper_acc=paper_t7_acc, ours_bayes_acc=100 * t7["accuracy"].numpy())).round(3).to_string(index=False))
 
@@ -383,13 +383,13 @@ plt.tight_layout()
 plt.show()
 
 # %%
-def peak_sigma(values):
-    """The EDM-grid noise level where a curve is largest."""
-    return float(edm_grid[int(torch.as_tensor(values).argmax())])
+def peak_sigma(values, grid):
+    """The noise level of `grid` where a curve is largest."""
+    return float(grid[int(torch.as_tensor(values).argmax())])
 
 
 rec.add(item="Table 4 (30°)", figure="fig-ch02-table4", quantity="sigma of the SNR peak, subspaces at 30 degrees",
-        ours=peak_sigma(res30["snr"]), paper=0.296, tolerance=5e-4, kind="abs",
+        ours=peak_sigma(res30["snr"], edm_grid), paper=0.296, tolerance=5e-4, kind="abs",
         note="our bases have all principal angles at 30 degrees; the paper's construction is not given")
 rec.add(item="Table 4 (30°)", figure="fig-ch02-table4", quantity="SNR at sigma 0.008, subspaces at 30 degrees",
         ours=float(res30["snr"][1]), paper=paper_t4_30[0], tolerance=0.05, kind="rel",
@@ -397,14 +397,14 @@ rec.add(item="Table 4 (30°)", figure="fig-ch02-table4", quantity="SNR at sigma 
 v5, v6 = variants["Table 5 (unequal ranks)"], variants["Table 6 (mixing 0.8/0.2)"]
 for c, paper_peak in ((0, 0.585), (1, 0.14)):
     rec.add(item="Table 5", figure="fig-ch02-appc", quantity=f"sigma of the class-{c} SNR peak (d_{c} = {ranks_model.ranks[c]})",
-            ours=peak_sigma(v5["res"]["snr_per_class"][:, c]), paper=paper_peak, tolerance=5e-4, kind="abs",
+            ours=peak_sigma(v5["res"]["snr_per_class"][:, c], edm_grid), paper=paper_peak, tolerance=5e-4, kind="abs",
             note="exact posterior on the EDM grid")
 rec.add(item="Table 5", figure="fig-ch02-appc", quantity="pooled SNR at sigma 0.002 vs the paper's overall",
         ours=float(v5["pooled"][0]), paper=paper_t5["overall"][0], tolerance=0.05, kind="rel",
         note="Monte Carlo; the per-class values differ (exact limits d_k/(delta^2 d_l) = 125 and 5)")
 for c in (0, 1):
     rec.add(item="Table 6", figure="fig-ch02-appc", quantity=f"sigma of the class-{c} SNR peak (pi = {[0.8, 0.2][c]})",
-            ours=peak_sigma(v6["res"]["snr_per_class"][:, c]), paper=0.296, tolerance=5e-4, kind="abs",
+            ours=peak_sigma(v6["res"]["snr_per_class"][:, c], edm_grid), paper=0.296, tolerance=5e-4, kind="abs",
             note="exact posterior on the EDM grid; the paper prints 3 decimals")
 rec.add(item="Table 6", figure="fig-ch02-appc", quantity="class-0 / class-1 SNR at the peak (majority class higher)",
         ours=float(v6["res"]["snr_per_class"][:, 0].max() / v6["res"]["snr_per_class"][:, 1].max()), paper=134.76 / 23.91,
