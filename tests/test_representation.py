@@ -89,3 +89,18 @@ def test_invalid_arguments():
         posterior_curve(model, x0, labels[:5], [0.1], seed=0)
     with pytest.raises(ValueError, match="sigma"):
         posterior_curve(model, x0, labels, [0.0, 0.1], seed=0)
+
+
+@pytest.mark.parametrize(
+    "ranks, angle, want",
+    [
+        ([RANK, RANK], 30.0, [(1 + DELTA**2 * 0.75) / (DELTA**2 * 0.25)] * 2),  # (1 + d^2 cos^2)/(d^2 sin^2), theta 30
+        ([10, 2], 90.0, [10 / (DELTA**2 * 2), 2 / (DELTA**2 * 10)]),  # d_k / (delta^2 d_l), unequal ranks
+    ],
+)
+def test_small_noise_snr_of_app_c_variants(ranks, angle, want):
+    """As sigma -> 0 the optimal denoiser returns x0, so each class SNR is the data's (App. C, Tables 4 and 5)."""
+    model = MoLRG.random(40, ranks, delta=DELTA, angle_deg=angle, seed=6)
+    res = _curve(model, 20_000, [1e-4], seed=13)
+    # per-class ratio of chi-square means over ~10k points (>= 2 degrees of freedom): s.e. <= 1.5 %; 6 % is 4 s.e.
+    np.testing.assert_allclose(res["snr_per_class"][0].numpy(), want, rtol=0.06)
