@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from IPython.display import Markdown, display
 
 from lowdim import MoLRG
 from lowdim.dae import (fit_projection_classifier, match_blocks, noisy_features, orthonormality_error,
@@ -65,6 +66,7 @@ from lowdim.schedules import ddpm_sigma_at, ddpm_sigmas
 from lowdim.theory import theorem1_snr
 
 sns.set_theme(style="whitegrid", context="notebook")
+torch.set_num_threads(1)  # the matrices here are tiny: with more threads, synchronisation costs more than it saves
 rec = Reproduction(notebook="ch03_trained_dae")
 model = MoLRG.random(dim, [rank] * num_classes, delta=delta, seed=seed)
 U_star = torch.cat(model.bases, dim=1)
@@ -252,6 +254,13 @@ rec.add(item="Fig. 3b (v3)", figure="fig-ch03-snr", quantity="timestep of the la
 rec.add(item="Fig. 3b (v3)", figure="fig-ch03-snr", quantity="grid steps between the trained and exact SNR peaks",
         ours=abs(peak_trained_snr - peak_exact_snr), expected=0, tolerance=1, kind="abs",
         note="mean over all seeds, failed ones included")
+ok = torch.tensor(recovery["recovered"].to_numpy())
+if bool(ok.any()):  # seeds whose U recovered every class subspace
+    snr_ok = stack("trained", "snr")[ok].mean(0)
+    rec.add(item="Fig. 3b (v3)", figure="fig-ch03-snr",
+            quantity="largest relative SNR gap, trained (recovered seeds) vs exact, over the timesteps",
+            ours=float(((snr_ok - ex_snr_mean).abs() / ex_snr_mean).max()), expected=0.0, tolerance=0.1, kind="abs",
+            note=f"{int(ok.sum())} recovered seeds; 10 % allows for the few-degree estimation error of U")
 rec.add(item="Fig. 3a (v3)", figure="fig-ch03-probes", quantity="grid steps between the trained and exact LR-probe peaks",
         ours=abs(peak_lr_trained - peak_lr_exact), expected=0, tolerance=1, kind="abs",
         note=f"LR probe unimodal within seed noise {lr_noise:.3f}: exact {uni_lr_exact}, trained {uni_lr_trained}")
@@ -382,21 +391,26 @@ rec.add(item="Tables 1-2 (v3 App. B.4; v1), MoLRG analogue", figure="fig-ch03-en
         quantity="Bayes accuracy on the clean test input (ceiling)", ours=100 * float(agg[("bayes_clean", "mean")].iloc[0]),
         note="exact class posterior at sigma -> 0")
 heavy = [f for f in label_noise if f >= 0.4]
-ens_wins = bool(all(agg.loc[f, ("gain", "mean")] >= 0 for f in heavy))
-print("ensemble >= best single level at every label-noise rate >= 40 %:", ens_wins)
+losses = [f"{100 * f:.0f} %" for f in heavy if agg.loc[f, ("gain", "mean")] < 0]
+verdict = ("**In this build the ensemble is at least as accurate as the best single level (mean over seeds) at every "
+           "label-noise rate of 40 % or more.**" if not losses else
+           "**In this build the ensemble does not beat the best single level: its mean accuracy over seeds is lower at "
+           + ", ".join(losses) + " label noise**, unlike the paper's Tables 1-2.")
+display(Markdown(verdict))
 
 # %% [markdown]
-# **What the ensemble does here.** The statement printed above says whether the ensemble beat the best single
-# level (mean over seeds) at every label-noise rate of 40 % or more; the table gives the size of the gain with its
-# spread over seeds. On this model the soft vote averages five probes that see *independent* noisy copies of the same
-# clean input, so part of its gain is plain variance reduction (averaging independent noise draws): the Bayes
-# classifier on the five copies shows how much information the copies carry together, well above any single level.
-# The linear probes on $h$ stay far below every Bayes ceiling at every noise rate, for the reason given above
-# (zero-mean classes; a linear probe cannot read energies). Label noise costs the linear probes little here:
-# with 15 features and about 10,000 training points, symmetric noise mostly shrinks the fitted logits without moving
-# the decision boundaries, unlike the paper's high-dimensional image features where the probes can fit the
-# noise; so the paper's growing gain with label noise (Table 1: DiT +0.8 points clean, +9.0 at 80 %) is not
-# expected to carry over in size to this model.
+# **Why the MoLRG gives the ensemble little to work with (our reading, reconstructed).** The soft vote averages five
+# probes that see *independent* noisy copies of the same clean input, and the exact Bayes classifier on those five
+# copies is more accurate than on the best single level: the information for an ensemble gain is there. But a linear
+# probe on $h$ cannot extract it. Its errors come mostly from the clean point itself (on zero-mean classes a linear
+# score reads only how concentrated $h$ is on one block, which depends on $x_0$ far more than on the added noise), so
+# the five probes make largely the *same* mistakes and averaging them removes little. The linear-probe accuracy is
+# also nearly flat over timesteps 20–100, so the best level chosen on a (noisy) validation split varies from seed to
+# seed (table above) and its neighbours in the window can be clearly worse. Label noise then weakens probes whose
+# logits were barely above chance to begin with. The paper's features are high-dimensional, non-linear image
+# features on which the classes are linearly separable and the probes can over-fit noisy labels, which is the
+# regime where averaging probes pays off (Table 1: DiT +0.8 points clean, +9.0 at 80 % noise); the MoLRG does not
+# reproduce that regime, and the real-data chapter tests the same function where it does.
 
 # %%
 rec.save()
