@@ -369,7 +369,7 @@ table
 fig, ax = plt.subplots(figsize=(7, 4))
 x = 100 * np.array(label_noise)
 for col, style, label in (("single", "o-", "best single level (linear probe)"), ("ensemble", "s-", "ensemble of 5 levels"),
-                          ("bayes_best", "^--", "Bayes, best single level"),
+                          ("bayes_best", "^--", "Bayes, at the chosen level"),
                           ("bayes_window", "v--", "Bayes, the 5 noisy copies"), ("bayes_clean", "k:", "Bayes, clean input")):
     m, sd = agg[(col, "mean")].to_numpy(), agg[(col, "std")].to_numpy()
     ax.errorbar(x, 100 * m, yerr=100 * sd, fmt=style, ms=4, capsize=3, label=label)
