@@ -31,11 +31,13 @@ plus one per vector-Jacobian product.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 import torch
 from torchdiffeq import odeint
 
+from lowdim import density as D
 from lowdim import schedules as S
 from lowdim._checks import DTYPE, check_range
 
@@ -123,3 +125,51 @@ def pf_ode_log_density(x, score: Score, base_log_prob: Callable[[torch.Tensor, t
     log_prob = base_log_prob(x_end, t_end) - integral
     per_step = 1 + (n if divergence == "exact" else num_probes)
     return LikelihoodEstimate(log_prob.detach(), x_end.detach(), nfe, nfe * per_step)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Linear score fields: the exact law of the DDPM sampler (E5, paper 2 Sec. 4.1, reconstructed).
+#
+# With a linear score s_k(x) = -A_k x the reverse chain of `lowdim.density.ddpm_elbo` (sigma_k^2 = beta_k),
+# x_T ~ N(0, I), x_{k-1} = M_k x_k + sqrt(beta_k) xi, M_k = (I - beta_k A_k)/sqrt(alpha_k), down to the decoder
+# x_0 = M_1 x_1 + sqrt(beta_1) xi, outputs exactly N(0, C_0) with C_{k-1} = M_k C_k M_k^T + beta_k I, C_T = I.
+
+
+def rotated_score_matrix(variance: float, theta: float, t) -> torch.Tensor:
+    """A_t of the field s_t(x) = -A_t x = (-x + theta sqrt(1-t) J x) / V_t for data N(0, variance I_2), V_t =
+    (1-t) variance + t, J the 90-degree rotation. theta = 0 is the exact score; theta != 0 adds a divergence-free,
+    non-conservative part (A_t is not symmetric) that leaves every isotropic Gaussian law invariant.  ->  (2, 2)."""
+    check_range("variance", variance, low=0.0, low_open=True)
+    check_range("theta", theta)
+    t = torch.as_tensor(t, dtype=DTYPE)
+    rot = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=DTYPE)
+    return (torch.eye(2, dtype=DTYPE) - theta * torch.sqrt(1.0 - t) * rot) / ((1.0 - t) * variance + t)
+
+
+def rotated_score(variance: float, theta: float) -> Score:
+    """The field of `rotated_score_matrix` as a predictor fn(x (N, 2), t) -> (N, 2)."""
+    return lambda x, t: -x @ rotated_score_matrix(variance, theta, t).T
+
+
+def rotated_score_gap(variance: float, theta: float, dim: int = 2) -> float:
+    """-E_p[continuous ELBO] - H(p) for the rotated field: 1/2 int_0^1 E||theta sqrt(1-t) J X_t / V_t||^2 /(1-t) dt
+    = (theta^2 n / 2) int_0^1 dt / V_t = (theta^2 n / 2) log(1/variance) / (1 - variance) (the variance-1 limit is
+    theta^2 n / 2)."""
+    check_range("variance", variance, low=0.0, low_open=True)
+    ratio = 1.0 if variance == 1.0 else math.log(1.0 / variance) / (1.0 - variance)
+    return 0.5 * theta**2 * dim * ratio
+
+
+def linear_chain_covariance(alpha_bars, score_matrix: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Covariance C_0 of the output of the DDPM chain (sigma_k^2 = beta_k) driven by s_k(x) = -A_k x, A_k =
+    score_matrix(t_k), t_k = 1 - alpha_bar_k; the same steps as `lowdim.density.ddpm_elbo` (alpha_bar < 1e-13
+    dropped).  alpha_bars: (T,)  ->  (n, n)."""
+    ab = D._usable_alpha_bars(alpha_bars)
+    betas = S.betas_from_alpha_bars(ab)
+    n = score_matrix(1.0 - ab[0]).shape[0]
+    eye = torch.eye(n, dtype=DTYPE)
+    C = eye.clone()
+    for k in reversed(range(len(ab))):
+        M = (eye - betas[k] * score_matrix(1.0 - ab[k])) / torch.sqrt(1.0 - betas[k])
+        C = M @ C @ M.T + betas[k] * eye
+    return C
