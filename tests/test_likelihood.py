@@ -20,6 +20,15 @@ COVS2 = np.array([[[0.5, 0.35], [0.35, 0.4]], [[0.3, 0.0], [0.0, 1.2]]])
 GM2 = GaussianMixture(MEANS2, COVS2, [0.4, 0.6])
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: one intra-op thread (on a loaded 2-core machine two threads make each op ~100x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def parts(model):
     return D.exact_predictor(model, "score"), lambda y, t: S.liyan_log_prob(model, y, t)
 
