@@ -496,8 +496,8 @@ plt.show()
 # %% [markdown]
 # ## E12: the probability-flow ODE likelihood at equal cost
 #
-# The classical alternative to the formula (Song et al. 2021) follows the probability-flow ODE of the Li–Yan SDE,
-# $\dot x = v(x, t) = -(x + s_t(x))/(2(1-t))$, along which the continuity equation gives
+# The classical alternative to the formula ({cite:t}`song2021sde`, §4.3 and App. D.2) follows the
+# probability-flow ODE of the Li–Yan SDE, $\dot x = v(x, t) = -(x + s_t(x))/(2(1-t))$, along which the continuity equation gives
 # $\tfrac{d}{dt}\log p_t(x_t) = -\nabla\cdot v(x_t, t)$, $\nabla\cdot v = -(n + \nabla\cdot s_t)/(2(1-t))$. So
 # $\log p_0(x) = \log p_{t_1}(x_{t_1}) + \int_0^{t_1}\nabla\cdot v\,dt$. `lowdim.likelihood.pf_ode_log_density`
 # integrates this in the log-SNR variable $\lambda$ (where both ends of $[0, 1]$ are benign) with torchdiffeq's
