@@ -464,7 +464,7 @@ rec.add(item="P2 §4.1 (non-conservative score)", figure="fig-ch04-e5",
 rec.add(item="P2 §4.1 (non-conservative score)", figure="fig-ch04-e5",
         quantity=f"KL(p || DDPM chain output), rotated field theta = 1, T = {T5}", ours=float(last["KL(p || chain output)"]),
         expected=0.0, tolerance=1.0 / T5, kind="abs", note="exact Gaussian law of the linear chain: the sampler is right")
-table_rot.style.format({"-E ELBO - H(p)": "{:.5f}", "continuous-time value": "{:.5f}", "KL(p || chain output)": "{:.1e}",
+table_rot.style.format({"theta": "{:g}", "-E ELBO - H(p)": "{:.5f}", "continuous-time value": "{:.5f}", "KL(p || chain output)": "{:.1e}",
                         "min over x of log q_T - ELBO_T": "{:.2e}"}).hide(axis="index")
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "E5. Left: misspecified mixture family q_theta (first component too wide): KL(p || q_theta) by quadrature and the DDPM-ELBO objective -E_p[ELBO_T] - H(p) for several T (cosine schedule, sigma_k^2 = beta_k), with their minimisers (markers); the ELBO curves approach the KL curve and their argmins approach the KL argmin like 1/T. Right: Gaussian data with a rotated (non-conservative) score field: the ELBO objective grows like theta^2 (line: the continuous-time value) while the KL from p to the law the DDPM chain actually outputs stays at zero. Made by notebook ch04_density.", "name": "fig-ch04-e5"}}
