@@ -10,10 +10,15 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 EPS = np.finfo(np.float64).eps
+
+# The tests use small tensors, where intra-op threads cost more in synchronisation than they save (and CI has 2
+# cores); one thread also keeps the results independent of the machine's core count.
+torch.set_num_threads(1)
 
 
 def component_logpdf(means, covs, weights, x, sigma):

@@ -179,6 +179,9 @@ def run(project: Project, mode: str, jobs: int | None = None, force: bool = Fals
     # Inherited by the kernels papermill starts. MPLBACKEND=Agg would drop every figure from the notebooks
     # (plt.show() draws nothing), so the inline backend is set explicitly instead.
     os.environ.update(PYTHONHASHSEED="0", MPLBACKEND="module://matplotlib_inline.backend_inline")
+    # Notebooks run side by side (one per core) on tensors of a few thousand numbers: one intra-op thread each;
+    # two threads per kernel on 2 shared cores made small ops ~100x slower (measured, ch04).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     workers = max(1, min(len(todo), jobs or os.cpu_count() or 1))
     progress = tqdm(total=len(todo), unit="nb", disable=not todo)
     with concurrent.futures.ThreadPoolExecutor(workers) as pool, progress as bar:
