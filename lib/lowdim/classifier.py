@@ -95,13 +95,16 @@ def elbo_rule(num_t: int, logsnr_min: float = -10.0, logsnr_max: float = 15.0,
     return TimeRule(S.liyan_t_from_logsnr(lam), w, 1.0 if control_variate else 0.0, "ELBO-weighted")
 
 
-def uniform_rule(num_t: int, num_steps: int = 1000) -> TimeRule:
-    """Li et al. (2023): `num_t` evenly spaced timesteps of a `num_steps`-step DDPM (Ho's linear betas), t_k =
+def uniform_rule(num_t: int, num_steps: int = 1000, schedule: str = "linear") -> TimeRule:
+    """Li et al. (2023): `num_t` evenly spaced timesteps of a `num_steps`-step DDPM (Ho's "linear" betas, or the
+    "cosine" schedule that MAR's diffusion loss uses), t_k =
     1 - alpha_bar_k, uniform weights 2/num_t so that energy = mean error (their softmax of -E||eps - eps_hat||^2);
     raw error (b = 0)."""
     if not isinstance(num_t, int) or not 1 <= num_t <= num_steps:
         raise ValueError(f"num_t must be an integer in [1, num_steps={num_steps}], got {num_t!r}")
-    ab = S.ddpm_alpha_bars(num_steps)
+    if schedule not in ("linear", "cosine"):
+        raise ValueError(f"schedule must be 'linear' or 'cosine', got {schedule!r}")
+    ab = S.ddpm_alpha_bars(num_steps) if schedule == "linear" else S.cosine_alpha_bars(num_steps)
     stride = num_steps // num_t
     steps = torch.arange(stride // 2, num_steps, stride)[:num_t]  # their `range(start, T, T // n)`, start = T//n//2
     return TimeRule(1.0 - ab[steps], torch.full((num_t,), 2.0 / num_t, dtype=DTYPE), 0.0, "uniform (Li et al.)")
