@@ -63,14 +63,17 @@ def gaussian_entropy(theta: torch.Tensor) -> torch.Tensor:
 
 
 def fit_adam(loss_fn, theta0, steps: int, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Minimise loss_fn(theta) by Adam from theta0.  ->  (final theta, path (steps + 1, len(theta)))."""
+    """Minimise loss_fn(theta) by Adam from theta0, the step size decaying geometrically from lr to lr / 100.
+    ->  (final theta, path (steps + 1, len(theta)))."""
     theta = torch.tensor(theta0, dtype=DTYPE, requires_grad=True)
     opt = torch.optim.Adam([theta], lr=lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.01 ** (1.0 / max(steps, 1)))
     path = [theta.detach().clone()]
     for _ in range(steps):
         opt.zero_grad()
         loss_fn(theta).backward()
         opt.step()
+        sched.step()
         path.append(theta.detach().clone())
     return theta.detach(), torch.stack(path)
 
