@@ -100,3 +100,68 @@ def test_snr_raises_on_shape_mismatch():
         snr(rng.normal(size=(4, 6)), np.zeros(3, dtype=int), bases)
     with pytest.raises(ValueError, match="denoised"):
         snr(rng.normal(size=6), np.zeros(6, dtype=int), bases)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# snr_curve, the pooled reduction and bases estimated from features.
+
+from lowdim.metrics import class_mean_bases, class_subspaces, normalize_features, snr_curve  # noqa: E402
+
+
+def _features(seed, n=10, ranks=(2, 3), sizes=(60, 90)):
+    rng = np.random.default_rng(seed)
+    bases = [_orth(n, d, rng) for d in ranks]
+    labels = rng.permutation(np.repeat(np.arange(len(ranks)), sizes))
+    x = np.stack([bases[k] @ rng.normal(size=ranks[k]) for k in labels]) + 0.3 * rng.normal(size=(len(labels), n))
+    return x, labels, bases
+
+
+def test_snr_curve_is_snr_at_each_level():
+    x, labels, bases = _features(7)
+    levels = np.stack([x, 2 * x + 0.1, x**2])  # three unrelated "levels"
+    values, per_class = snr_curve(torch.tensor(levels), torch.tensor(labels), [torch.tensor(U) for U in bases])
+    for l in range(3):
+        want, want_pc = snr_direct(levels[l], labels, bases)
+        # same float64 operations up to summation order: rounding only
+        assert float(values[l]) == pytest.approx(want, rel=1e-12)
+        np.testing.assert_allclose(per_class[l].numpy(), want_pc, rtol=1e-12)
+
+
+def test_snr_pooled_is_ratio_of_pooled_means():
+    x, labels, bases = _features(8)
+    num = sum(np.sum((x[labels == k] @ U) ** 2) for k, U in enumerate(bases))
+    den = sum(np.sum((x[labels == k] - x[labels == k] @ U @ U.T) ** 2) for k, U in enumerate(bases))
+    got, _ = snr(x, labels, bases, reduction="pooled")
+    assert got == pytest.approx(num / den, rel=1e-12)  # rounding only
+    with pytest.raises(ValueError, match="reduction"):
+        snr(x, labels, bases, reduction="median")
+
+
+def test_class_subspaces_recover_exact_low_rank_classes():
+    rng = np.random.default_rng(9)
+    n, ranks = 12, [2, 4]
+    bases = [_orth(n, d, rng) for d in ranks]
+    labels = np.repeat([0, 1], [40, 50])
+    x = np.stack([bases[k] @ rng.normal(size=ranks[k]) for k in labels])  # exactly rank d_k per class
+    got = class_subspaces(x, labels, rank=2)
+    assert got[0].shape == (n, 2)
+    # the top-2 singular space of class 0 is its whole subspace: projectors equal to rounding (SVD accuracy ~1e-15)
+    np.testing.assert_allclose((got[0] @ got[0].T).numpy(), bases[0] @ bases[0].T, atol=1e-12)
+    # for class 1 the top-2 space lies inside the true 4-dim subspace
+    P1 = bases[1] @ bases[1].T
+    np.testing.assert_allclose((P1 @ got[1].numpy()), got[1].numpy(), atol=1e-12)
+    np.testing.assert_allclose((got[1].T @ got[1]).numpy(), np.eye(2), atol=1e-12)
+    with pytest.raises(ValueError, match="rank"):
+        class_subspaces(x, labels, rank=13)
+
+
+def test_normalize_features_and_class_mean_bases():
+    x, labels, _ = _features(10)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    np.testing.assert_allclose(normalize_features(x).numpy(), unit - unit.mean(axis=0), atol=1e-15)  # rounding only
+    got = class_mean_bases(x, labels)
+    for k, b in enumerate(got):
+        mean = x[labels == k].mean(axis=0)
+        np.testing.assert_allclose(b[:, 0].numpy(), mean / np.linalg.norm(mean), atol=1e-14)
+    with pytest.raises(ValueError, match="zero"):
+        normalize_features(np.zeros((3, 4)))

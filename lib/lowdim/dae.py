@@ -1,0 +1,205 @@
+"""Training the gated denoiser of paper 1 (arXiv 2502.05743 v3), eqs. 4-5, and checking what it learned.
+
+The network is `lowdim.molrg.gated_denoiser`: x_hat = U h,  h = D(x_t, t) U^T x_t, with a softmax gate over the
+K blocks of U; its only parameters are U (n, K d). The noise level sigma and the data noise delta are known to
+the network (the paper treats delta as known). Training minimises the denoising loss (eq. 2)
+
+    E_{x_0, t, eps} || x_hat(x_0 + sigma_t eps, sigma_t) - x_0 ||^2,   t ~ Uniform{0, ..., T-1},
+
+with sigma_t the VE-equivalent levels of a DDPM schedule (the VP state divided by sqrt(alpha_bar_t); see
+`lowdim.schedules`). The paper (App. D) follows tanelp/tiny-diffusion: T = 500 linear-beta steps, 200 epochs,
+Adam, lr 5e-4; the x_0 target, the uniform timestep weight and the batch size 256 are our reading (inferred).
+The book uses larger batches with a larger, cosine-decayed learning rate to fit the CPU budget (see ch03).
+U is free (not constrained to orthonormal columns); orthonormality is checked afterwards, not imposed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm  # plain tqdm: tqdm.auto warns in kernels without ipywidgets
+
+from lowdim._checks import DTYPE, as_points, as_sigma, check_range
+from lowdim.molrg import _random_orthonormal, gated_denoiser
+
+
+@dataclass
+class TrainedDAE:
+    """Result of `train_gated_dae`.
+
+    U: learned basis (n, K d); epoch_loss: mean training loss per epoch (epochs,); snapshots: U at the start and
+    after every `snapshot_every` epochs (S, n, K d); snapshot_epochs: their epoch numbers (S,).
+    """
+
+    U: torch.Tensor
+    epoch_loss: torch.Tensor
+    snapshots: torch.Tensor
+    snapshot_epochs: torch.Tensor
+
+
+def denoising_loss(U: torch.Tensor, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor, num_classes: int,
+                   delta: float) -> torch.Tensor:
+    """Mean over the batch of |x_hat(x0 + sigma eps) - x0|^2 (eq. 2 with lambda_t = 1, x_0 target).
+
+    U: (n, K d); x0, eps: (B, n); sigma: (B,) one level per example.  ->  scalar.
+    """
+    x_hat, _, _ = gated_denoiser(x0 + sigma[:, None] * eps, sigma, U, num_classes, delta)
+    return ((x_hat - x0) ** 2).sum(dim=1).mean()
+
+
+def train_gated_dae(x0, num_classes: int, rank: int, delta: float, sigmas, epochs: int, batch_size: int,
+                    lr: float, seed: int, snapshot_every: int = 1) -> TrainedDAE:
+    """Train U of eqs. 4-5 with Adam (cosine-decayed learning rate from `lr` to 0) on the denoising loss, one
+    uniformly drawn timestep per example and step.
+
+    x0: (N, n) clean training data; sigmas: (T,) noise level of each schedule step (e.g. `ddpm_sigmas(500)`);
+    U starts at a random orthonormal (n, K d) matrix drawn from `seed`, which also seeds the shuffling, the
+    timesteps and the noise. Each epoch visits every example once in mini-batches of `batch_size`.
+    """
+    x0 = as_points(x0, torch.as_tensor(x0).shape[-1], name="x0")
+    sigmas = as_sigma(sigmas)
+    if sigmas.ndim != 1 or sigmas.numel() < 1:
+        raise ValueError(f"sigmas must be a non-empty 1-D tensor (one level per schedule step), got {tuple(sigmas.shape)}")
+    for name, value in (("num_classes", num_classes), ("rank", rank), ("epochs", epochs),
+                        ("batch_size", batch_size), ("snapshot_every", snapshot_every)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    n = x0.shape[1]
+    if num_classes * rank > n:
+        raise ValueError(f"num_classes * rank = {num_classes * rank} must be <= the data dimension n = {n}")
+    check_range("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
+    check_range("lr", lr, low=0.0, low_open=True)
+    gen = torch.Generator().manual_seed(seed)
+    U = _random_orthonormal(n, num_classes * rank, gen).requires_grad_(True)
+    opt = torch.optim.Adam([U], lr=lr)
+    N, T = x0.shape[0], sigmas.numel()
+    num_batches = -(-N // batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * num_batches)  # lr -> 0: less SGD jitter in U
+    epoch_loss = torch.empty(epochs, dtype=DTYPE)
+    snapshots, snapshot_epochs = [U.detach().clone()], [0]
+    for epoch in tqdm(range(epochs), desc="training the gated DAE", leave=False, disable=None):
+        order = torch.randperm(N, generator=gen)
+        steps = torch.randint(0, T, (N,), generator=gen)  # one timestep per example (vectorised)
+        eps = torch.randn(N, n, dtype=DTYPE, generator=gen)
+        total = 0.0
+        for start in range(0, N, batch_size):
+            idx = order[start:start + batch_size]
+            loss = denoising_loss(U, x0[idx], sigmas[steps[idx]], eps[idx], num_classes, delta)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * idx.numel()
+        epoch_loss[epoch] = total / N
+        if (epoch + 1) % snapshot_every == 0:
+            snapshots.append(U.detach().clone())
+            snapshot_epochs.append(epoch + 1)
+    return TrainedDAE(U=U.detach(), epoch_loss=epoch_loss, snapshots=torch.stack(snapshots),
+                      snapshot_epochs=torch.tensor(snapshot_epochs))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Subspace recovery.
+
+
+def principal_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Principal angles (degrees, increasing) between span(A) and span(B).  A: (n, p), B: (n, q) -> (min(p, q),).
+
+    Björck-Golub: the cosines are the singular values of Q_A^T Q_B with orthonormal bases Q_A, Q_B (QR); the
+    angles come from atan2(sin, cos) with sines from the residual (I - Q_A Q_A^T) Q_B, accurate at small angles.
+    """
+    A, B = torch.as_tensor(A, dtype=DTYPE), torch.as_tensor(B, dtype=DTYPE)
+    if A.ndim != 2 or B.ndim != 2 or A.shape[0] != B.shape[0]:
+        raise ValueError(f"A and B must be matrices with the same number of rows, got {tuple(A.shape)} and {tuple(B.shape)}")
+    QA, QB = torch.linalg.qr(A)[0], torch.linalg.qr(B)[0]
+    if QA.shape[1] > QB.shape[1]:
+        QA, QB = QB, QA
+    cos = torch.linalg.svdvals(QA.T @ QB)[: QA.shape[1]]  # decreasing
+    sin = torch.linalg.svdvals(QA - QB @ (QB.T @ QA)).flip(0)  # increasing, paired with decreasing cosines
+    return torch.rad2deg(torch.atan2(sin, cos))
+
+
+def match_blocks(U: torch.Tensor, bases) -> tuple[list[int], torch.Tensor]:
+    """Assign the K learned blocks U_l = U[:, l d:(l+1) d] to the true class bases (the loss is invariant to a
+    permutation of the blocks), minimising the total sum of squared sines of the principal angles.
+
+    U: (n, K d); bases: K tensors (n, d).  ->  (perm with block perm[k] matched to class k, angles (K, d) degrees).
+    """
+    K = len(bases)
+    if K > 8:
+        raise ValueError(f"match_blocks tries all K! permutations; K must be <= 8, got {K}")
+    d = U.shape[1] // K
+    if U.shape[1] != K * d:
+        raise ValueError(f"U has {U.shape[1]} columns, which the number of bases K={K} must divide")
+    angles = torch.stack([torch.stack([principal_angles(U[:, l * d:(l + 1) * d], Bk) for Bk in bases])
+                          for l in range(K)])  # (block l, class k, d)
+    cost = (torch.sin(torch.deg2rad(angles)) ** 2).sum(dim=2)  # (K, K)
+    perm = min(itertools.permutations(range(K)), key=lambda p: float(sum(cost[p[k], k] for k in range(K))))
+    return list(perm), torch.stack([angles[perm[k], k] for k in range(K)])
+
+
+def orthonormality_error(U: torch.Tensor) -> float:
+    """|| U^T U - I ||_max: how far the learned U is from having orthonormal columns."""
+    U = torch.as_tensor(U, dtype=DTYPE)
+    return float((U.T @ U - torch.eye(U.shape[1], dtype=DTYPE)).abs().max())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Features and probes across noise levels.
+
+
+def noisy_features(U: torch.Tensor, x0: torch.Tensor, sigmas, num_classes: int, delta: float, seed: int):
+    """h and x_hat of the gated denoiser at each level, one independent noise draw per point and level.
+
+    U: (n, K d); x0: (N, n); sigmas: (L,).  ->  (h (L, N, K d), x_hat (L, N, n), x_t (L, N, n)).
+    """
+    sigmas = as_sigma(sigmas).reshape(-1)
+    gen = torch.Generator().manual_seed(seed)
+    L, (N, n) = sigmas.numel(), x0.shape
+    x_t = x0.unsqueeze(0) + sigmas[:, None, None] * torch.randn(L, N, n, dtype=DTYPE, generator=gen)
+    x_hat, h, _ = gated_denoiser(x_t.reshape(L * N, n), sigmas.repeat_interleave(N), U.to(DTYPE), num_classes, delta)
+    return h.reshape(L, N, -1), x_hat.reshape(L, N, n), x_t
+
+
+def fit_projection_classifier(features: torch.Tensor, labels: torch.Tensor, num_classes: int, rank: int) -> torch.Tensor:
+    """Class principal subspaces V_k (paper 1, Table 9): top-`rank` right singular vectors of each class's features.
+
+    features: (N, p); labels: (N,).  ->  V (K, p, rank).  Predict with `projection_predict`.
+    """
+    features = torch.as_tensor(features, dtype=DTYPE)
+    if not 1 <= rank <= features.shape[1]:
+        raise ValueError(f"rank must lie in [1, {features.shape[1]}] (the feature dimension), got {rank}")
+    V = []
+    for k in range(num_classes):
+        Fk = features[labels == k]
+        if Fk.shape[0] < rank:
+            raise ValueError(f"class {k} has {Fk.shape[0]} samples, fewer than rank={rank}")
+        V.append(torch.linalg.svd(Fk, full_matrices=False)[2][:rank].T)
+    return torch.stack(V)
+
+
+def projection_predict(V: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """argmax_k |V_k^T h|^2 (Table 9's projection classifier).  V: (K, p, r); features: (N, p)  ->  (N,)."""
+    energy = (torch.einsum("np,kpr->nkr", torch.as_tensor(features, dtype=DTYPE), V) ** 2).sum(dim=2)
+    return energy.argmax(dim=1)
+
+
+
+def unimodal_peak(values, tolerance: float) -> tuple[bool, int]:
+    """Is the sequence unimodal up to `tolerance`, and where is its maximum?
+
+    values: (L,). Unimodal means: no drop of more than `tolerance` below the running maximum before the peak, and
+    no rise of more than `tolerance` above the running minimum after it (noise of size `tolerance` is ignored).
+    A monotone sequence counts as unimodal with the peak at an end.  ->  (unimodal, peak index).
+    """
+    v = torch.as_tensor(values, dtype=DTYPE).reshape(-1)
+    check_range("tolerance", tolerance, low=0.0)
+    if v.numel() < 1:
+        raise ValueError("values must hold at least one number")
+    peak = int(v.argmax())
+    rising, falling = v[: peak + 1], v[peak:]
+    ok_rise = bool((torch.cummax(rising, 0).values - rising).max() <= tolerance)
+    ok_fall = bool((falling - torch.cummin(falling, 0).values).max() <= tolerance)
+    return ok_rise and ok_fall, peak

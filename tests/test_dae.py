@@ -1,0 +1,122 @@
+"""lowdim.dae: training the gated DAE of paper 1 (eqs. 4-5), subspace recovery, probes."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.linalg import subspace_angles
+
+from lowdim import MoLRG
+from lowdim.dae import (denoising_loss, fit_projection_classifier, match_blocks, noisy_features, orthonormality_error,
+                        principal_angles, projection_predict, train_gated_dae, unimodal_peak)
+from lowdim.molrg import gated_denoiser
+from lowdim.schedules import ddpm_sigmas
+
+DELTA = 0.2
+
+
+@pytest.fixture(scope="module")
+def small():
+    return MoLRG.random(12, [2, 2], delta=DELTA, seed=3)
+
+
+def test_principal_angles_match_scipy():
+    gen = torch.Generator().manual_seed(0)
+    A, B = torch.randn(20, 3, dtype=torch.float64, generator=gen), torch.randn(20, 5, dtype=torch.float64, generator=gen)
+    ours = principal_angles(A, B).numpy()
+    ref = np.sort(np.degrees(subspace_angles(A.numpy(), B.numpy())))
+    assert np.allclose(ours, ref, atol=1e-9)  # two SVD routes, float64
+
+
+def test_principal_angles_small_angle_accuracy():
+    e = torch.eye(6, dtype=torch.float64)
+    theta = 1e-9  # radians: the cosine route alone would round this to 0
+    B = (torch.cos(torch.tensor(theta)) * e[:, :1] + torch.sin(torch.tensor(theta)) * e[:, 1:2]).to(torch.float64)
+    assert float(principal_angles(e[:, :1], B)[0]) == pytest.approx(np.degrees(theta), rel=1e-6)
+
+
+def test_match_blocks_undoes_a_permutation(small):
+    U = torch.cat([small.bases[1], small.bases[0]], dim=1)
+    perm, angles = match_blocks(U, small.bases)
+    assert perm == [1, 0]
+    assert float(angles.max()) < 1e-5  # exact same subspaces up to rounding (degrees)
+
+
+def test_loss_gradient_matches_finite_differences(small):
+    gen = torch.Generator().manual_seed(1)
+    x0, _ = small.sample(64, seed=2)
+    sigma = ddpm_sigmas(500)[torch.randint(0, 500, (64,), generator=gen)]
+    eps = torch.randn(x0.shape, dtype=torch.float64, generator=gen)
+    U = torch.linalg.qr(torch.randn(12, 4, dtype=torch.float64, generator=gen))[0].requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda V: denoising_loss(V, x0, sigma, eps, 2, DELTA), (U,))
+
+
+def test_U_star_is_a_stationary_point(small):
+    # Prop. 1: U* minimises the expected loss, so its Monte Carlo gradient is small next to that of a perturbed U
+    gen = torch.Generator().manual_seed(4)
+    x0, _ = small.sample(40_000, seed=5)
+    sigma = ddpm_sigmas(500)[torch.randint(0, 500, (40_000,), generator=gen)]
+    eps = torch.randn(x0.shape, dtype=torch.float64, generator=gen)
+    U_star = torch.cat(small.bases, dim=1)
+    grads = []
+    for U in (U_star, U_star + 0.1 * torch.randn(U_star.shape, dtype=torch.float64, generator=gen)):
+        U = U.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(denoising_loss(U, x0, sigma, eps, 2, DELTA), U)
+        grads.append(float(g.norm()))
+    assert grads[0] < 0.1 * grads[1]  # Monte Carlo gradient noise at 40k points is far below the perturbed gradient
+
+
+def test_training_learns_the_data_span_and_is_deterministic(small):
+    x0, _ = small.sample(2000, seed=6)
+    kw = dict(epochs=30, batch_size=1000, lr=0.05, seed=7, snapshot_every=15)
+    run = train_gated_dae(x0, 2, 2, DELTA, ddpm_sigmas(500), **kw)
+    again = train_gated_dae(x0, 2, 2, DELTA, ddpm_sigmas(500), **kw)
+    assert torch.equal(run.U, again.U)
+    assert run.snapshots.shape == (3, 12, 4) and run.snapshot_epochs.tolist() == [0, 15, 30]
+    assert float(run.epoch_loss[-1]) < float(run.epoch_loss[0])
+    span_angle = principal_angles(run.U, torch.cat(small.bases, dim=1)).max()
+    start_angle = principal_angles(run.snapshots[0], torch.cat(small.bases, dim=1)).max()
+    assert start_angle > 45 and span_angle < 15  # the PCA-like part of the loss finds the span of all classes
+    assert orthonormality_error(run.U) < 0.5
+
+
+def test_noisy_features_match_the_gated_denoiser(small):
+    x0, _ = small.sample(30, seed=8)
+    sigmas = torch.tensor([0.1, 1.0], dtype=torch.float64)
+    U = torch.cat(small.bases, dim=1)
+    h, x_hat, x_t = noisy_features(U, x0, sigmas, 2, DELTA, seed=9)
+    assert h.shape == (2, 30, 4) and x_hat.shape == x_t.shape == (2, 30, 12)
+    for i, s in enumerate(sigmas.tolist()):
+        ref_x, ref_h, _ = gated_denoiser(x_t[i], s, U, 2, DELTA)
+        assert torch.allclose(h[i], ref_h, atol=1e-13) and torch.allclose(x_hat[i], ref_x, atol=1e-13)
+
+
+def test_projection_classifier_is_bayes_on_exact_features():
+    model = MoLRG.random(30, [3, 3, 3], delta=DELTA, seed=10)
+    x0, y = model.sample(6000, seed=11)
+    U = torch.cat(model.bases, dim=1)
+    sigma = torch.tensor([0.3], dtype=torch.float64)
+    h, _, x_t = noisy_features(U, x0, sigma, 3, DELTA, seed=12)
+    V = fit_projection_classifier(h[0], y, 3, 3)
+    pred = projection_predict(V, h[0])
+    bayes = model.class_posterior(x_t[0], 0.3).argmax(dim=1)
+    # argmax_k |V_k^T h|^2 = argmax_k beta_k^2 |U_k^T x|^2 = argmax_k P(k|x); V_k is estimated, so allow a few ties
+    assert float((pred == bayes).double().mean()) > 0.995
+
+
+def test_unimodal_peak():
+    assert unimodal_peak([1, 2, 5, 3, 1], 0.0) == (True, 2)
+    assert unimodal_peak([5, 4, 3], 0.0) == (True, 0)
+    assert unimodal_peak([1, 3, 2, 4, 1], 0.0)[0] is False
+    assert unimodal_peak([1, 3, 2.9, 4, 1], 0.2)[0] is True
+
+
+def test_bad_inputs_name_the_parameter(small):
+    x0, _ = small.sample(10, seed=0)
+    with pytest.raises(ValueError, match="num_classes \\* rank"):
+        train_gated_dae(x0, 3, 5, DELTA, ddpm_sigmas(10), epochs=1, batch_size=5, lr=0.01, seed=0)
+    with pytest.raises(ValueError, match="delta"):
+        train_gated_dae(x0, 2, 2, 1.5, ddpm_sigmas(10), epochs=1, batch_size=5, lr=0.01, seed=0)
+    with pytest.raises(ValueError, match="epochs"):
+        train_gated_dae(x0, 2, 2, DELTA, ddpm_sigmas(10), epochs=0, batch_size=5, lr=0.01, seed=0)
+    with pytest.raises(ValueError, match="sigma"):
+        train_gated_dae(x0, 2, 2, DELTA, torch.tensor([0.0, 1.0]), epochs=1, batch_size=5, lr=0.01, seed=0)
