@@ -1,8 +1,10 @@
 """Benchmark: guided sampling on exact mixtures (issue target: <= 60 s each on 2 cores).
 
 Cases (1,000 steps, CFG with exact scores, batched over points and over w):
-  * 2-D: 10^5 points (5 values of w x 2 * 10^4 points), a 4-component 2-D mixture with diagonal covariances;
-  * 50-D: 10^4 points (5 values of w x 2,000 points), a 3-class MoLRG (rank 5) on the dense path.
+  * 2-D: 10^5 points (5 values of w x 2 * 10^4 points), a 4-component 2-D mixture with diagonal covariances
+    (component-major diagonal kernel), and the same with rotated, correlated (full) covariances (general path);
+  * 50-D: 10^4 points (5 values of w x 2,000 points), a 3-class MoLRG (rank 5): full covariances with the
+    low-rank-plus-isotropic ("spiked") path, and the same model forced onto the dense n x n eigen-route.
 Each runs the reverse SDE (ancestral) and the probability-flow ODE (Euler; Heun costs twice as much).
 Run:  python benchmarks/guidance.py [--steps 1000]
 """
@@ -43,13 +45,21 @@ def main() -> None:
                          torch.diag_embed(torch.tensor([[0.3, 0.5], [0.2, 0.2], [1.0, 0.4], [0.5, 0.5]], dtype=D)),
                          [0.2, 0.3, 0.3, 0.2])
     two = LabelledMixture(gm, [0, 0, 1, 1])
+    angles = torch.tensor([0.3, -0.7, 1.1, 0.5], dtype=D)
+    rot = torch.stack([torch.stack([angles.cos(), -angles.sin()], -1), torch.stack([angles.sin(), angles.cos()], -1)], -2)
+    two_full = LabelledMixture(GaussianMixture(gm.means, rot @ gm.covariances @ rot.transpose(1, 2), gm.weights),
+                               [0, 0, 1, 1])
     fifty = LabelledMixture.from_molrg(MoLRG.random(50, [5, 5, 5], delta=0.7, seed=0))
+    fifty_dense = LabelledMixture.from_molrg(MoLRG.random(50, [5, 5, 5], delta=0.7, seed=0))
+    fifty_dense._spikes = None  # benchmark only: the dense eigen-route for comparison
     print(f"torch threads: {torch.get_num_threads()}, steps: {args.steps}")
-    print(f"{'case':<28}{'sampler':<18}{'seconds':>10}")
-    for label, model, pts, smin, zero in [("2-D, 10^5 points", two, 100_000, 0.002, True),
-                                          ("50-D MoLRG, 10^4 points", fifty, 10_000, 0.002, False)]:
+    print(f"{'case':<40}{'sampler':<18}{'seconds':>10}{'ratio to 60 s':>15}")
+    for label, model, pts, smin, zero in [("2-D diagonal, 10^5 points", two, 100_000, 0.002, True),
+                                          ("2-D full covariances, 10^5 points", two_full, 100_000, 0.002, True),
+                                          ("50-D MoLRG spiked, 10^4 points", fifty, 10_000, 0.002, False),
+                                          ("50-D MoLRG dense route, 10^4 points", fifty_dense, 10_000, 0.002, False)]:
         for name, sec in case(model, pts, args.steps, smin, zero).items():
-            print(f"{label:<28}{name:<18}{sec:>10.1f}")
+            print(f"{label:<40}{name:<18}{sec:>10.1f}{sec / 60:>15.2f}")
 
 
 if __name__ == "__main__":

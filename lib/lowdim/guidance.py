@@ -76,6 +76,7 @@ class LabelledMixture:
         self._diagonal = bool((cov - torch.diag_embed(torch.diagonal(cov, dim1=1, dim2=2))).abs().max() == 0)
         # diagonal covariances (all 1-D mixtures): eigenvalues = diagonal, no rotations needed
         self._lam = torch.diagonal(cov, dim1=1, dim2=2).clone() if self._diagonal else mixture.eigvals
+        self._spikes = None if self._diagonal else _spiked_structure(mixture.eigvals, mixture.eigvecs)
         with torch.no_grad():
             self._log_weights = torch.log(mixture.weights)
 
@@ -114,6 +115,8 @@ class LabelledMixture:
         var = var[:, :, None] if torch.is_tensor(var) and var.ndim == 2 else var  # (N, 1, 1) or scalar
         lam = self._lam  # (K, n)
         diff = x[:, None, :] - mix.means[None]  # (N, K, n)
+        if self._spikes is not None:
+            return self._components_spiked(diff, var, want_scores)
         if self._diagonal:
             y = diff
         else:
@@ -125,6 +128,25 @@ class LabelledMixture:
             return logp, None
         z = y * inv
         scores = -z if self._diagonal else -torch.einsum("nke,kde->nkd", z, mix.eigvecs)
+        return logp, scores
+
+    def _components_spiked(self, diff, var, want_scores: bool):
+        """`components` for spiked covariances Sigma_k = Q_k diag(lam_k) Q_k^T + lam0_k (I - Q_k Q_k^T), Q_k (n, r):
+        y = Q_k^T d, d_perp = d - Q_k y, |d|^2_inv = sum y^2/(lam + s^2) + |d_perp|^2/(lam0 + s^2), O(n r) per
+        point and component instead of O(n^2) (MoLRG: r = d, the class rank)."""
+        Q, lam, lam0 = self._spikes  # (K, n, r), (K, r), (K,)
+        r = lam.shape[1]
+        y = torch.einsum("nkd,kdr->nkr", diff, Q)
+        perp = diff - torch.einsum("nkr,kdr->nkd", y, Q)
+        var_r = var[:, :, 0] if torch.is_tensor(var) and var.ndim == 3 else var  # (N, 1) or scalar
+        inv = 1.0 / (lam + var)  # (K, r) or (N, K, r)
+        inv0 = 1.0 / (lam0 + var_r)  # (K,) or (N, K)
+        logdet = torch.log(lam + var).sum(dim=-1) + (self.dim - r) * torch.log(lam0 + var_r)
+        quad = (y**2 * inv).sum(dim=-1) + (perp**2).sum(dim=-1) * inv0
+        logp = self._log_weights - 0.5 * (quad + logdet + self.dim * LOG_2PI)
+        if not want_scores:
+            return logp, None
+        scores = -(torch.einsum("nkr,kdr->nkd", y * inv, Q) + perp * inv0[..., None])
         return logp, scores
 
     def log_class_posterior(self, x, sigma) -> torch.Tensor:
@@ -166,42 +188,35 @@ class LabelledMixture:
         return s_cond, s_uncond, log_post
 
     def _scores_diagonal(self, x, sigma, c):
-        """`scores` for diagonal covariances and one noise level: a loop over components on contiguous (N,) and
-        (N, n) tensors, which is several times faster than the (N, K, n) layout when n and K are small."""
+        """`scores` for diagonal covariances and one noise level, in a component-major (K, N, n) layout: every
+        operation is one contiguous tensor op over all components and points (no (N, K, n) transposes, no einsum)."""
         x = as_points(x, self.dim)
         var = float(self._variance(sigma, x.shape[0]))
-        c = self._classes(c, x.shape[0])
-        logps, scs = [], []
-        for k in range(self.mixture.num_classes):
-            inv = 1.0 / (self._lam[k] + var)  # (n,)
-            d = x - self.mixture.means[k]
-            logdet = float(torch.log(self._lam[k] + var).sum())
-            logps.append(float(self._log_weights[k]) - 0.5 * ((d * d) @ inv + logdet + self.dim * LOG_2PI))
-            scs.append(-d * inv)
-        m = logps[0]
-        for lp in logps[1:]:
-            m = torch.maximum(m, lp)
-        tot = torch.zeros_like(m)
-        tot_c = torch.zeros_like(m)
-        s_uncond = torch.zeros_like(x)
-        s_cond = torch.zeros_like(x)
-        for k in range(self.mixture.num_classes):
-            e = torch.exp(logps[k] - m)
-            e_c = e * (c == self.component_class[k])
-            tot += e
-            tot_c += e_c
-            s_uncond += e[:, None] * scs[k]
-            s_cond += e_c[:, None] * scs[k]
+        c_all = self._classes(c, x.shape[0])
+        lam = self._lam + var  # (K, n)
+        const = self._log_weights - 0.5 * (torch.log(lam).sum(-1) + self.dim * LOG_2PI)  # (K,)
+        d = x[None] - self.mixture.means[:, None, :]  # (K, N, n)
+        z = d / lam[:, None, :]  # minus the component scores
+        logp = const[:, None] - 0.5 * (d * z).sum(-1)  # (K, N): log pi_k N(x; mu_k, Sigma_k + sigma^2 I)
+        e = torch.exp(logp - logp.max(0).values)
+        if torch.as_tensor(c).ndim == 0:
+            e_c = e * (self.component_class == c_all[0]).to(DTYPE)[:, None]
+        else:
+            e_c = e * (self.component_class[:, None] == c_all[None, :])
+        tot, tot_c = e.sum(0), e_c.sum(0)
+        s_uncond = -(e[..., None] * z).sum(0) / tot[:, None]
+        s_cond = -(e_c[..., None] * z).sum(0)
         under = tot_c == 0
         if bool(under.any()):  # p(c | x) below ~1e-308: the general path handles those rows in log space
-            sc_u, _, lp_u = self.scores(x[under], torch.full((int(under.sum()),), math.sqrt(var), dtype=DTYPE), c[under])
-            s_cond[under] = sc_u * tot_c.new_ones(1)
+            sc_u, _, lp_u = self.scores(x[under], torch.full((int(under.sum()),), math.sqrt(var), dtype=DTYPE),
+                                        c_all[under])
             tot_c = torch.where(under, torch.ones_like(tot_c), tot_c)
+            s_cond = s_cond / tot_c[:, None]
+            s_cond[under] = sc_u
             log_post = torch.log(tot_c) - torch.log(tot)
             log_post[under] = lp_u
-        else:
-            log_post = torch.log(tot_c) - torch.log(tot)
-        return s_cond / tot_c[:, None], s_uncond / tot[:, None], log_post
+            return s_cond, s_uncond, log_post
+        return s_cond / tot_c[:, None], s_uncond, torch.log(tot_c) - torch.log(tot)
 
     def classifier_gradient(self, x, sigma, c) -> torch.Tensor:
         """grad_x log p_sigma(c | x) by autograd (independent of `scores`).  ->  (N, n)."""
@@ -235,6 +250,24 @@ class LabelledMixture:
         if N and (c.min() < 0 or c.max() >= self.num_classes):
             raise ValueError(f"c must lie in [0, {self.num_classes - 1}], got {c.unique().tolist()}")
         return c
+
+
+def _spiked_structure(eigvals: torch.Tensor, eigvecs: torch.Tensor):
+    """(Q (K, n, r), lam (K, r), lam0 (K,)) when every covariance is lam0_k I plus a rank-r part with r < n, else None.
+
+    eigvals (K, n) ascending (torch.linalg.eigh). lam0_k = the smallest eigenvalue; an eigenvalue counts as equal to
+    it within 64 eps of the largest eigenvalue (the accuracy of eigh). The top r eigenpairs are kept for every
+    component (extra ones equal to lam0 contribute exactly nothing).
+    """
+    n = eigvals.shape[1]
+    lam0 = eigvals[:, 0]
+    tol = 64 * torch.finfo(DTYPE).eps * float(eigvals.abs().max().clamp_min(1e-300))
+    bulk = (eigvals <= lam0[:, None] + tol).sum(1)
+    r = n - int(bulk.min())
+    if r >= n or r > n // 2:  # no structure worth using: the dense (N, K, n, n) route is as cheap
+        return None
+    lam = eigvals[:, n - r:]
+    return eigvecs[:, :, n - r:].contiguous(), lam.contiguous(), lam0.clone()
 
 
 def _class_logits(logp: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
