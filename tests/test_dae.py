@@ -6,7 +6,7 @@ import torch
 from scipy.linalg import subspace_angles
 
 from lowdim import MoLRG
-from lowdim.dae import (denoising_loss, fit_projection_classifier, match_blocks, noisy_features, orthonormality_error,
+from lowdim.dae import (block_log_energies, denoising_loss, fit_projection_classifier, match_blocks, noisy_features, orthonormality_error,
                         principal_angles, projection_predict, train_gated_dae, unimodal_peak)
 from lowdim.molrg import gated_denoiser
 from lowdim.schedules import ddpm_sigmas
@@ -120,3 +120,34 @@ def test_bad_inputs_name_the_parameter(small):
         train_gated_dae(x0, 2, 2, DELTA, ddpm_sigmas(10), epochs=0, batch_size=5, lr=0.01, seed=0)
     with pytest.raises(ValueError, match="sigma"):
         train_gated_dae(x0, 2, 2, DELTA, torch.tensor([0.0, 1.0]), epochs=1, batch_size=5, lr=0.01, seed=0)
+
+
+def test_block_log_energies_against_a_loop():
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(2, 7, 3 * 4, dtype=torch.float64, generator=gen)  # (L, N, K d), K = 3, d = 4
+    expected = torch.stack([torch.log((h[..., 4 * k:4 * (k + 1)] ** 2).sum(-1)) for k in range(3)], dim=-1)
+    assert torch.allclose(block_log_energies(h, 3), expected, rtol=1e-12, atol=0)  # same sums, float64 rounding
+    # a rotation within a block keeps its energy (a trained DAE that recovered U* gives the same features)
+    Q = torch.linalg.qr(torch.randn(4, 4, dtype=torch.float64, generator=gen))[0]
+    h_rot = h.clone()
+    h_rot[..., :4] = h[..., :4] @ Q
+    assert torch.allclose(block_log_energies(h_rot, 3), block_log_energies(h, 3), atol=1e-12)  # float64 rounding
+    with pytest.raises(ValueError, match="num_classes"):
+        block_log_energies(h, 5)
+
+
+def test_linear_probe_reads_block_energies_but_not_h():
+    # zero-mean classes: the class information is second order, so a linear probe needs the block energies
+    from lowdim.ensemble import fit_level_probes, level_accuracy, level_logits
+    model = MoLRG.random(20, [3, 3, 3], delta=0.2, seed=1)
+    U = torch.cat(model.bases, dim=1)
+    x_tr, y_tr = model.sample(1500, seed=2)
+    x_te, y_te = model.sample(1500, seed=3)
+    sigmas = torch.tensor([0.05, 0.3], dtype=torch.float64)
+    h_tr, _, _ = noisy_features(U, x_tr, sigmas, 3, 0.2, seed=4)
+    h_te, _, _ = noisy_features(U, x_te, sigmas, 3, 0.2, seed=5)
+    acc_e = level_accuracy(level_logits(fit_level_probes(block_log_energies(h_tr, 3), y_tr, 3),
+                                        block_log_energies(h_te, 3)), y_te)
+    acc_h = level_accuracy(level_logits(fit_level_probes(h_tr, y_tr, 3), h_te), y_te)
+    assert acc_e.min() > 0.9  # near-Bayes (about 0.99 at these levels); chance is 1/3
+    assert (acc_h < acc_e - 0.3).all()  # a linear read of h stays near chance

@@ -163,6 +163,19 @@ def noisy_features(U: torch.Tensor, x0: torch.Tensor, sigmas, num_classes: int, 
     return h.reshape(L, N, -1), x_hat.reshape(L, N, n), x_t
 
 
+def block_log_energies(h: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Log energy of each class block of the representation: log |h_k|^2, k = 1..K (the statistic the projection
+    classifier of Table 9 (v3) compares; the MoLRG class posterior is a softmax of the energies |U_k^T x_t|^2).
+
+    h: (..., K d)  ->  (..., K); a block that is exactly zero gives -inf (never for noisy inputs).
+    """
+    h = torch.as_tensor(h, dtype=DTYPE)
+    if not isinstance(num_classes, int) or num_classes < 1 or h.shape[-1] % num_classes:
+        raise ValueError(f"num_classes must be a positive integer dividing the feature size {h.shape[-1]}, got {num_classes!r}")
+    energy = (h.reshape(*h.shape[:-1], num_classes, -1) ** 2).sum(dim=-1)
+    return torch.log(energy)
+
+
 def fit_projection_classifier(features: torch.Tensor, labels: torch.Tensor, num_classes: int, rank: int) -> torch.Tensor:
     """Class principal subspaces V_k (paper 1, Table 9): top-`rank` right singular vectors of each class's features.
 
