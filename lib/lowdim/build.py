@@ -17,6 +17,7 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
 import pathlib
 import sys
@@ -184,7 +185,10 @@ def run(project: Project, mode: str, jobs: int | None = None, force: bool = Fals
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     workers = max(1, min(len(todo), jobs or os.cpu_count() or 1))
     progress = tqdm(total=len(todo), unit="nb", disable=not todo)
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool, progress as bar:
+    # One process per notebook, not threads: papermill's `cwd` is an os.chdir of the whole process, so with threads
+    # one notebook finishing moved the next kernel's working directory (its results.json landed in the wrong place).
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool, progress as bar:
         futures = {pool.submit(execute, nb, name, table[name], project.out_dir, stamp_data): name
                    for name, (nb, stamp_data) in todo.items()}
         for future in concurrent.futures.as_completed(futures):
