@@ -211,14 +211,29 @@ def test_tilted_quadrature_2d_matches_importance_sampling():
     assert float((q["weights"][0] @ grid - mean_c).abs().max()) < 1e-6
 
 
-@pytest.mark.parametrize("delta", [0.0, 0.3])
-def test_spiked_path_matches_dense_mixture(delta):
-    model = LabelledMixture.from_molrg(MoLRG.random(20, [2, 3], delta=delta, seed=4))
-    assert model._spikes is not None  # the low-rank-plus-isotropic path is the one under test
+def _spiked_off_span(n: int = 20) -> LabelledMixture:
+    """Sigma_k = U_k U_k^T + a_k I with a different isotropic floor a_k per component: frame plus per-k lam0."""
+    m = MoLRG.random(n, [2, 3], delta=0.0, seed=4)
+    covs = torch.stack([U @ U.T + a * torch.eye(n, dtype=DTYPE) for U, a in zip(m.bases, [0.1, 0.5])])
+    return LabelledMixture(GaussianMixture(torch.zeros(2, n, dtype=DTYPE), covs, [0.4, 0.6]), [0, 1])
+
+
+@pytest.mark.parametrize("model_fn", [lambda: LabelledMixture.from_molrg(MoLRG.random(20, [2, 3], delta=0.0, seed=4)),
+                                      lambda: LabelledMixture.from_molrg(MoLRG.random(20, [2, 3], delta=0.3, seed=4)),
+                                      _spiked_off_span], ids=["molrg-delta0", "molrg-delta0.3", "per-component-floor"])
+def test_data_span_frame_matches_dense_solve(model_fn):
+    model = model_fn()
+    assert model._basis is not None and model._basis.shape == (20, 5)  # the 5-dim data-span frame is under test
+    mix = model.mixture
     x = 2 * torch.randn(40, 20, dtype=DTYPE, generator=torch.Generator().manual_seed(0))
     for sigma in [0.05, 1.0, torch.linspace(0.1, 3.0, 40, dtype=DTYPE)]:
-        _, s_uncond, lp = model.scores(x, sigma, 1)
-        ref = model.mixture.class_posterior(x, sigma)[:, 1]  # GaussianMixture: dense n x n eigen-route
+        s_cond, s_uncond, lp = model.scores(x, sigma, 1)
+        ref = mix.class_posterior(x, sigma)[:, 1]  # GaussianMixture: dense n x n eigen-route
         # Same exact quantities by two routes: rounding only (eigenvalue tolerance 64 eps of the largest).
         np.testing.assert_allclose(torch.exp(lp).numpy(), ref.numpy(), rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(s_uncond.numpy(), model.mixture.score(x, sigma).numpy(), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(s_uncond.numpy(), mix.score(x, sigma).numpy(), rtol=1e-9, atol=1e-9)
+        # class 1 is one component: s(x|1) = -(Sigma_1 + sigma^2 I)^{-1} (x - mu_1) by a dense solve per point
+        s2 = torch.as_tensor(sigma, dtype=DTYPE).reshape(-1, 1, 1) ** 2
+        A = mix.covariances[1] + s2 * torch.eye(20, dtype=DTYPE)
+        dense = -torch.linalg.solve(A, (x - mix.means[1]).unsqueeze(-1)).squeeze(-1)
+        np.testing.assert_allclose(s_cond.numpy(), dense.numpy(), rtol=1e-9, atol=1e-9)

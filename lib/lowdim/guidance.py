@@ -53,6 +53,13 @@ class LabelledMixture:
     """Components of a `GaussianMixture` grouped into classes: `component_class[k]` is the class of component k.
 
     Noise levels may be 0 when every component covariance is non-singular (the data law itself); otherwise > 0.
+
+    All exact quantities are computed in a *frame* of m <= n coordinates, component-major (K, N, m):
+    * diagonal covariances (all 1-D mixtures): the standard axes, no rotations;
+    * covariances lam0_k I off a common m-dim subspace span(B) that also holds the means (MoLRG: m = the rank of
+      the data span): coordinates u = B^T x, plus the off-frame part x_perp = x - B u, which enters every component
+      through the scalar variance lam0_k + sigma^2 only (O(N n m) per level instead of O(N K n^2));
+    * otherwise: the eigenbasis of each component (the dense route).
     """
 
     def __init__(self, mixture: GaussianMixture, component_class):
@@ -72,17 +79,12 @@ class LabelledMixture:
         if (self.class_prior <= 0).any():
             raise ValueError(f"every class needs positive total weight, got p(c) = {self.class_prior.tolist()}")
         self._min_eig = float(mixture.eigvals.min())
-        cov = mixture.covariances
-        self._diagonal = bool((cov - torch.diag_embed(torch.diagonal(cov, dim1=1, dim2=2))).abs().max() == 0)
-        # diagonal covariances (all 1-D mixtures): eigenvalues = diagonal, no rotations needed
-        self._lam = torch.diagonal(cov, dim1=1, dim2=2).clone() if self._diagonal else mixture.eigvals
-        self._spikes = None if self._diagonal else _spiked_structure(mixture.eigvals, mixture.eigvecs)
-        with torch.no_grad():
-            self._log_weights = torch.log(mixture.weights)
+        self._log_weights = torch.log(mixture.weights)
+        self._basis, self._lam0, self._rot, self._lam, self._means = _frame(mixture)
 
     @classmethod
     def from_molrg(cls, model) -> "LabelledMixture":
-        """One class per MoLRG subspace (dense path; fine for n up to a few hundred)."""
+        """One class per MoLRG subspace; exact quantities run in the m-dim data span (see the class docstring)."""
         return cls(model.to_mixture(), torch.arange(model.num_classes))
 
     @property
@@ -95,128 +97,82 @@ class LabelledMixture:
 
     # ------------------------------------------------------------------------------------------------------
 
-    def _variance(self, sigma, N: int) -> torch.Tensor:
+    def _variance(self, sigma, N: int):
+        """sigma^2 as a float or an (N,) tensor (one noise level per point)."""
         s = torch.as_tensor(sigma, dtype=DTYPE)
         check_range("sigma", s, low=0.0)
         if s.ndim and tuple(s.shape) != (N,):
             raise ValueError(f"sigma must be a scalar or have shape ({N},), got {tuple(s.shape)}")
         if self._min_eig <= 0 and bool((s == 0).any()):
             raise ValueError("sigma must be > 0 for a mixture with singular component covariances")
-        return (s**2).reshape(-1, 1) if s.ndim else s**2
+        return s**2 if s.ndim else float(s) ** 2
 
-    def components(self, x, sigma, want_scores: bool = True):
-        """Per-component log(pi_k N(x; mu_k, Sigma_k + sigma^2 I)) (N, K) and scores (N, K, n) (or None).
+    def _frame_terms(self, x, sigma):
+        """Per-component log(pi_k N(x; mu_k, Sigma_k + sigma^2 I)) and the pieces of the component scores.
 
-        Vectorised over components: y = Q_k^T (x - mu_k), score_k = -Q_k diag(1/(lam_k + sigma^2)) y.
+        -> logp (K, N); zr (K, N, m) with frame part of s_k = -zr_k; perp (N, n) or None and inv0 (K, N) or (K, 1)
+        with off-frame part of s_k = -inv0_k perp (see the class docstring).
         """
-        mix = self.mixture
         x = as_points(x, self.dim)
         var = self._variance(sigma, x.shape[0])
-        var = var[:, :, None] if torch.is_tensor(var) and var.ndim == 2 else var  # (N, 1, 1) or scalar
-        lam = self._lam  # (K, n)
-        diff = x[:, None, :] - mix.means[None]  # (N, K, n)
-        if self._spikes is not None:
-            return self._components_spiked(diff, var, want_scores)
-        if self._diagonal:
-            y = diff
-        else:
-            y = torch.einsum("nkd,kde->nke", diff, mix.eigvecs)
-        inv = 1.0 / (lam + var)  # (K, n) or (N, K, n)
-        logdet = torch.log(lam + var).sum(dim=-1)
-        logp = self._log_weights - 0.5 * ((y**2 * inv).sum(dim=-1) + logdet + self.dim * LOG_2PI)
-        if not want_scores:
-            return logp, None
-        z = y * inv
-        scores = -z if self._diagonal else -torch.einsum("nke,kde->nkd", z, mix.eigvecs)
-        return logp, scores
+        v_row = var[None, :] if torch.is_tensor(var) else var  # (1, N) or float
+        u = x if self._basis is None else x @ self._basis  # (N, m)
+        d = u[None] - self._means[:, None, :]  # (K, N, m)
+        y = d if self._rot is None else torch.bmm(d, self._rot)  # eigen-coordinates
+        lam = self._lam[:, None, :] + (v_row[..., None] if torch.is_tensor(var) else var)  # (K, 1 or N, m)
+        z = y / lam
+        quad = (y * z).sum(-1)  # (K, N)
+        logdet = torch.log(lam).sum(-1)  # (K, 1) or (K, N)
+        perp = inv0 = None
+        if self._basis is not None:  # off-frame: variance lam0_k + sigma^2 on the n - m remaining directions
+            perp = x - u @ self._basis.T
+            v0 = self._lam0[:, None] + v_row  # (K, 1) or (K, N)
+            inv0 = 1.0 / v0
+            quad = quad + (perp**2).sum(1)[None, :] * inv0
+            logdet = logdet + (self.dim - u.shape[1]) * torch.log(v0)
+        logp = self._log_weights[:, None] - 0.5 * (quad + logdet + self.dim * LOG_2PI)
+        zr = z if self._rot is None else torch.bmm(z, self._rot.transpose(1, 2))
+        return logp, zr, perp, inv0
 
-    def _components_spiked(self, diff, var, want_scores: bool):
-        """`components` for spiked covariances Sigma_k = Q_k diag(lam_k) Q_k^T + lam0_k (I - Q_k Q_k^T), Q_k (n, r):
-        y = Q_k^T d, d_perp = d - Q_k y, |d|^2_inv = sum y^2/(lam + s^2) + |d_perp|^2/(lam0 + s^2), O(n r) per
-        point and component instead of O(n^2) (MoLRG: r = d, the class rank)."""
-        Q, lam, lam0 = self._spikes  # (K, n, r), (K, r), (K,)
-        r = lam.shape[1]
-        y = torch.einsum("nkd,kdr->nkr", diff, Q)
-        perp = diff - torch.einsum("nkr,kdr->nkd", y, Q)
-        var_r = var[:, :, 0] if torch.is_tensor(var) and var.ndim == 3 else var  # (N, 1) or scalar
-        inv = 1.0 / (lam + var)  # (K, r) or (N, K, r)
-        inv0 = 1.0 / (lam0 + var_r)  # (K,) or (N, K)
-        logdet = torch.log(lam + var).sum(dim=-1) + (self.dim - r) * torch.log(lam0 + var_r)
-        quad = (y**2 * inv).sum(dim=-1) + (perp**2).sum(dim=-1) * inv0
-        logp = self._log_weights - 0.5 * (quad + logdet + self.dim * LOG_2PI)
-        if not want_scores:
-            return logp, None
-        scores = -(torch.einsum("nkr,kdr->nkd", y * inv, Q) + perp * inv0[..., None])
-        return logp, scores
+    def _combine(self, a, zr, perp, inv0) -> torch.Tensor:
+        """sum_k a_k s_k for responsibilities a (K, N)  ->  (N, n)."""
+        s = -(a[..., None] * zr).sum(0)  # (N, m)
+        if self._basis is None:
+            return s
+        return s @ self._basis.T - (a * inv0).sum(0)[:, None] * perp
+
+    def components(self, x, sigma) -> torch.Tensor:
+        """log(pi_k N(x; mu_k, Sigma_k + sigma^2 I)) for every component.  ->  (N, K)."""
+        return self._frame_terms(x, sigma)[0].T
 
     def log_class_posterior(self, x, sigma) -> torch.Tensor:
         """log p_sigma(c | x) for every class.  ->  (N, C)."""
-        logp, _ = self.components(x, sigma, want_scores=False)
+        logp = self.components(x, sigma)
         return _class_logits(logp, self.onehot) - torch.logsumexp(logp, 1, keepdim=True)
 
     def log_prob(self, x, sigma, c=None) -> torch.Tensor:
         """log p_sigma(x) (c None) or log p_sigma(x | c) (c an int or (N,) ints).  ->  (N,)."""
-        logp, _ = self.components(x, sigma, want_scores=False)
+        logp = self.components(x, sigma)
         if c is None:
             return torch.logsumexp(logp, 1)
         c = self._classes(c, logp.shape[0])
         return _class_logits(logp, self.onehot).gather(1, c[:, None])[:, 0] - torch.log(self.class_prior[c])
 
     def scores(self, x, sigma, c):
-        """(s_sigma(x | c), s_sigma(x), log p_sigma(c | x)) with c an int or (N,) ints; shapes (N, n), (N, n), (N,)."""
-        if self._diagonal and torch.as_tensor(sigma).ndim == 0:
-            return self._scores_diagonal(x, sigma, c)
-        logp, sc = self.components(x, sigma)
-        c = self._classes(c, logp.shape[0])
-        in_c = self.onehot[:, c].T  # (N, K): 1 where component k belongs to the point's class
-        m = logp.max(dim=1, keepdim=True).values
-        e = torch.exp(logp - m)  # unnormalised responsibilities, max entry 1
-        e_c = e * in_c
-        tot, tot_c = e.sum(1), e_c.sum(1)
-        s_uncond = torch.einsum("nk,nkd->nd", e, sc) / tot[:, None]
-        under = tot_c == 0  # p(c | x) below ~1e-308: redo those rows in log space
-        if bool(under.any()):
-            lc = logp[under].masked_fill(in_c[under] == 0, -math.inf)
-            e_c[under] = torch.softmax(lc, 1)
-            tot_c = tot_c.clone()
-            tot_c[under] = 1.0
-        s_cond = torch.einsum("nk,nkd->nd", e_c, sc) / tot_c[:, None]
-        log_post = torch.log(tot_c) - torch.log(tot)
-        if bool(under.any()):
-            lc = logp[under].masked_fill(in_c[under] == 0, -math.inf)
-            log_post[under] = torch.logsumexp(lc, 1) - torch.logsumexp(logp[under], 1)
-        return s_cond, s_uncond, log_post
+        """(s_sigma(x | c), s_sigma(x), log p_sigma(c | x)) with c an int or (N,) ints; shapes (N, n), (N, n), (N,).
 
-    def _scores_diagonal(self, x, sigma, c):
-        """`scores` for diagonal covariances and one noise level, in a component-major (K, N, n) layout: every
-        operation is one contiguous tensor op over all components and points (no (N, K, n) transposes, no einsum)."""
-        x = as_points(x, self.dim)
-        var = float(self._variance(sigma, x.shape[0]))
-        c_all = self._classes(c, x.shape[0])
-        lam = self._lam + var  # (K, n)
-        const = self._log_weights - 0.5 * (torch.log(lam).sum(-1) + self.dim * LOG_2PI)  # (K,)
-        d = x[None] - self.mixture.means[:, None, :]  # (K, N, n)
-        z = d / lam[:, None, :]  # minus the component scores
-        logp = const[:, None] - 0.5 * (d * z).sum(-1)  # (K, N): log pi_k N(x; mu_k, Sigma_k + sigma^2 I)
-        e = torch.exp(logp - logp.max(0).values)
-        if torch.as_tensor(c).ndim == 0:
-            e_c = e * (self.component_class == c_all[0]).to(DTYPE)[:, None]
-        else:
-            e_c = e * (self.component_class[:, None] == c_all[None, :])
-        tot, tot_c = e.sum(0), e_c.sum(0)
-        s_uncond = -(e[..., None] * z).sum(0) / tot[:, None]
-        s_cond = -(e_c[..., None] * z).sum(0)
-        under = tot_c == 0
-        if bool(under.any()):  # p(c | x) below ~1e-308: the general path handles those rows in log space
-            sc_u, _, lp_u = self.scores(x[under], torch.full((int(under.sum()),), math.sqrt(var), dtype=DTYPE),
-                                        c_all[under])
-            tot_c = torch.where(under, torch.ones_like(tot_c), tot_c)
-            s_cond = s_cond / tot_c[:, None]
-            s_cond[under] = sc_u
-            log_post = torch.log(tot_c) - torch.log(tot)
-            log_post[under] = lp_u
-            return s_cond, s_uncond, log_post
-        return s_cond / tot_c[:, None], s_uncond, torch.log(tot_c) - torch.log(tot)
+        Responsibilities in log space (log-sum-exp over the components of the class and over all), so p(c | x) far
+        below the float64 range still gives finite scores and log-posteriors.
+        """
+        logp, zr, perp, inv0 = self._frame_terms(x, sigma)
+        c = self._classes(c, logp.shape[1])
+        in_c = self.component_class[:, None] == c[None, :]  # (K, N)
+        lse = torch.logsumexp(logp, 0)
+        logp_c = logp.masked_fill(~in_c, -math.inf)
+        lse_c = torch.logsumexp(logp_c, 0)
+        s_uncond = self._combine(torch.exp(logp - lse), zr, perp, inv0)
+        s_cond = self._combine(torch.exp(logp_c - lse_c), zr, perp, inv0)
+        return s_cond, s_uncond, lse_c - lse
 
     def classifier_gradient(self, x, sigma, c) -> torch.Tensor:
         """grad_x log p_sigma(c | x) by autograd (independent of `scores`).  ->  (N, n)."""
@@ -252,22 +208,36 @@ class LabelledMixture:
         return c
 
 
-def _spiked_structure(eigvals: torch.Tensor, eigvecs: torch.Tensor):
-    """(Q (K, n, r), lam (K, r), lam0 (K,)) when every covariance is lam0_k I plus a rank-r part with r < n, else None.
+def _frame(mixture: GaussianMixture):
+    """The coordinates of `LabelledMixture` (its class docstring): (basis (n, m) or None, lam0 (K,) or None,
+    rot (K, m, m) or None, lam (K, m), means (K, m)).
 
-    eigvals (K, n) ascending (torch.linalg.eigh). lam0_k = the smallest eigenvalue; an eigenvalue counts as equal to
-    it within 64 eps of the largest eigenvalue (the accuracy of eigh). The top r eigenpairs are kept for every
-    component (extra ones equal to lam0 contribute exactly nothing).
+    A common subspace is used when the eigenvectors of every Sigma_k whose eigenvalue differs from that component's
+    smallest one (lam0_k, within 64 eps of the largest eigenvalue: the accuracy of eigh), together with the means,
+    span m < n dimensions; the decomposition Sigma_k = B S_k B^T + lam0_k (I - B B^T) is then checked to 1e-10 of
+    the largest eigenvalue.
     """
-    n = eigvals.shape[1]
-    lam0 = eigvals[:, 0]
-    tol = 64 * torch.finfo(DTYPE).eps * float(eigvals.abs().max().clamp_min(1e-300))
-    bulk = (eigvals <= lam0[:, None] + tol).sum(1)
-    r = n - int(bulk.min())
-    if r >= n or r > n // 2:  # no structure worth using: the dense (N, K, n, n) route is as cheap
-        return None
-    lam = eigvals[:, n - r:]
-    return eigvecs[:, :, n - r:].contiguous(), lam.contiguous(), lam0.clone()
+    cov, means = mixture.covariances, mixture.means
+    if bool((cov - torch.diag_embed(torch.diagonal(cov, dim1=1, dim2=2))).abs().max() == 0):
+        return None, None, None, torch.diagonal(cov, dim1=1, dim2=2).clone(), means
+    ev, Q = mixture.eigvals, mixture.eigvecs  # (K, n) ascending, (K, n, n)
+    K, n = ev.shape
+    scale = float(ev.abs().max().clamp_min(1e-300))
+    lam0 = ev[:, 0].clone()
+    keep = ev > lam0[:, None] + 64 * torch.finfo(DTYPE).eps * scale
+    mean_dirs = means.T / means.norm(dim=1).clamp_min(1e-300)
+    cols = torch.cat([Q[k][:, keep[k]] for k in range(K)] + [mean_dirs], 1)
+    U, S, _ = torch.linalg.svd(cols, full_matrices=False)
+    m = int((S > 1e-10 * S.max()).sum()) if S.numel() else 0
+    if 0 < m < n:
+        B = U[:, :m]
+        S_k = B.T @ cov @ B  # (K, m, m)
+        P = torch.eye(n, dtype=DTYPE) - B @ B.T
+        rebuilt = B @ S_k @ B.T + lam0[:, None, None] * P
+        if float((rebuilt - cov).abs().max()) <= 1e-10 * scale:
+            lam, rot = torch.linalg.eigh(0.5 * (S_k + S_k.transpose(1, 2)))
+            return B, lam0, rot, lam.clamp_min(0.0), means @ B  # eigh rounding below 0, as GaussianMixture
+    return None, None, Q, ev, means
 
 
 def _class_logits(logp: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
