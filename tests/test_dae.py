@@ -7,7 +7,7 @@ from scipy.linalg import subspace_angles
 
 from lowdim import MoLRG
 from lowdim.dae import (block_log_energies, denoising_loss, fit_projection_classifier, match_blocks, noisy_features, orthonormality_error,
-                        principal_angles, projection_predict, train_gated_dae, unimodal_peak)
+                        principal_angles, projection_predict, train_gated_dae, train_gated_dae_restarts, unimodal_peak)
 from lowdim.molrg import gated_denoiser
 from lowdim.schedules import ddpm_sigmas
 
@@ -151,3 +151,59 @@ def test_linear_probe_reads_block_energies_but_not_h():
     acc_h = level_accuracy(level_logits(fit_level_probes(h_tr, y_tr, 3), h_te), y_te)
     assert acc_e.min() > 0.9  # near-Bayes (about 0.99 at these levels); chance is 1/3
     assert (acc_h < acc_e - 0.3).all()  # a linear read of h stays near chance
+
+
+RESTART_KW = dict(epochs=12, batch_size=500, lr=0.05, restarts=4, screen_epochs=4, snapshot_every=4)
+
+
+def test_restarts_select_the_lowest_training_loss_and_are_deterministic(small):
+    x0, _ = small.sample(1000, seed=13)
+    out = train_gated_dae_restarts(x0, 2, 2, DELTA, ddpm_sigmas(500), seed=14, **RESTART_KW)
+    again = train_gated_dae_restarts(x0, 2, 2, DELTA, ddpm_sigmas(500), seed=14, **RESTART_KW)
+    other = train_gated_dae_restarts(x0, 2, 2, DELTA, ddpm_sigmas(500), seed=15, **RESTART_KW)
+    assert torch.equal(out.run.U, again.run.U) and torch.equal(out.screen_loss, again.screen_loss)
+    assert not torch.equal(out.screen_U, other.screen_U)
+    assert out.screen_loss.shape == (4,) and out.screen_U.shape == (4, 12, 4)
+    assert out.chosen == int(out.screen_loss.argmin())
+    assert len(set(out.screen_loss.tolist())) == 4  # distinct starts give distinct candidates
+    # the selected run passes through its screened U, and its history covers all epochs
+    assert out.run.snapshot_epochs.tolist() == [0, 4, 8, 12] and out.run.epoch_loss.shape == (12,)
+    assert torch.equal(out.run.snapshots[1], out.screen_U[out.chosen])
+    # screen_loss is the training-set denoising loss: compare with fresh draws of (t, eps) on the same x0
+    gen = torch.Generator().manual_seed(16)
+    sig = ddpm_sigmas(500)
+    draws = []
+    for _ in range(40):
+        t = sig[torch.randint(0, 500, (1000,), generator=gen)]
+        eps = torch.randn(x0.shape, dtype=torch.float64, generator=gen)
+        draws.append(torch.stack([denoising_loss(U, x0, t, eps, 2, DELTA) for U in out.screen_U]))
+    draws = torch.stack(draws)  # (40, R)
+    spread = draws.std(dim=0)  # standard deviation of one draw's loss, the size of the fixed draw's error
+    assert ((out.screen_loss - draws.mean(dim=0)).abs() < 5 * spread).all()
+    # differences between candidates under one shared draw are far less noisy: compare them too (4 sigma)
+    diff = draws - draws[:, :1]
+    assert ((out.screen_loss - out.screen_loss[0] - diff.mean(dim=0)).abs() <= 4 * diff.std(dim=0)).all()
+
+
+def test_restarts_continue_the_chosen_candidate_seamlessly(small):
+    # one candidate: screening then continuing must equal screening through all epochs (Adam state and lr carried)
+    x0, _ = small.sample(1000, seed=17)
+    kw = dict(RESTART_KW, restarts=1)
+    split = train_gated_dae_restarts(x0, 2, 2, DELTA, ddpm_sigmas(500), seed=18, **kw)
+    whole = train_gated_dae_restarts(x0, 2, 2, DELTA, ddpm_sigmas(500), seed=18, **dict(kw, screen_epochs=12))
+    assert torch.allclose(split.run.U, whole.run.U, atol=1e-12)  # same arithmetic, float64 rounding at most
+    assert torch.allclose(split.run.epoch_loss, whole.run.epoch_loss, atol=1e-12)
+    assert float(split.run.epoch_loss[-1]) < float(split.run.epoch_loss[0])
+
+
+def test_restarts_bad_inputs_name_the_parameter(small):
+    x0, _ = small.sample(10, seed=0)
+    kw = dict(epochs=3, batch_size=5, lr=0.01, seed=0)
+    with pytest.raises(ValueError, match="restarts"):
+        train_gated_dae_restarts(x0, 2, 2, DELTA, ddpm_sigmas(10), restarts=0, screen_epochs=1, **kw)
+    with pytest.raises(ValueError, match="screen_epochs"):
+        train_gated_dae_restarts(x0, 2, 2, DELTA, ddpm_sigmas(10), restarts=2, screen_epochs=4, **kw)
+    with pytest.raises(ValueError, match="screen_epochs"):
+        train_gated_dae_restarts(x0, 2, 2, DELTA, ddpm_sigmas(10), restarts=2, screen_epochs=0, **kw)
+    with pytest.raises(ValueError, match="delta"):
+        train_gated_dae_restarts(x0, 2, 2, 1.5, ddpm_sigmas(10), restarts=2, screen_epochs=1, **kw)

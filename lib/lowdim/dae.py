@@ -11,14 +11,18 @@ with sigma_t the VE-equivalent levels of a DDPM schedule (the VP state divided b
 Adam, lr 5e-4; the x_0 target, the uniform timestep weight and the batch size 256 are our reading (inferred).
 The book uses larger batches with a larger, cosine-decayed learning rate to fit the CPU budget (see ch03).
 U is free (not constrained to orthonormal columns); orthonormality is checked afterwards, not imposed.
+A single run can end at a spurious stationary point (classes mixed across blocks); `train_gated_dae_restarts`
+screens several random starts for a few epochs and keeps the one with the lowest training loss (our procedure).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import torch
+from torch.func import vmap
 from tqdm import tqdm  # plain tqdm: tqdm.auto warns in kernels without ipywidgets
 
 from lowdim._checks import DTYPE, as_points, as_sigma, check_range
@@ -49,15 +53,8 @@ def denoising_loss(U: torch.Tensor, x0: torch.Tensor, sigma: torch.Tensor, eps: 
     return ((x_hat - x0) ** 2).sum(dim=1).mean()
 
 
-def train_gated_dae(x0, num_classes: int, rank: int, delta: float, sigmas, epochs: int, batch_size: int,
-                    lr: float, seed: int, snapshot_every: int = 1) -> TrainedDAE:
-    """Train U of eqs. 4-5 with Adam (cosine-decayed learning rate from `lr` to 0) on the denoising loss, one
-    uniformly drawn timestep per example and step.
-
-    x0: (N, n) clean training data; sigmas: (T,) noise level of each schedule step (e.g. `ddpm_sigmas(500)`);
-    U starts at a random orthonormal (n, K d) matrix drawn from `seed`, which also seeds the shuffling, the
-    timesteps and the noise. Each epoch visits every example once in mini-batches of `batch_size`.
-    """
+def _check_training_inputs(x0, num_classes, rank, delta, sigmas, epochs, batch_size, lr, snapshot_every):
+    """Validate the arguments shared by the training functions.  ->  (x0 (N, n), sigmas (T,)) as float64 tensors."""
     x0 = as_points(x0, torch.as_tensor(x0).shape[-1], name="x0")
     sigmas = as_sigma(sigmas)
     if sigmas.ndim != 1 or sigmas.numel() < 1:
@@ -71,6 +68,20 @@ def train_gated_dae(x0, num_classes: int, rank: int, delta: float, sigmas, epoch
         raise ValueError(f"num_classes * rank = {num_classes * rank} must be <= the data dimension n = {n}")
     check_range("delta", delta, low=0.0, high=1.0, low_open=True, high_open=True)
     check_range("lr", lr, low=0.0, low_open=True)
+    return x0, sigmas
+
+
+def train_gated_dae(x0, num_classes: int, rank: int, delta: float, sigmas, epochs: int, batch_size: int,
+                    lr: float, seed: int, snapshot_every: int = 1) -> TrainedDAE:
+    """Train U of eqs. 4-5 with Adam (cosine-decayed learning rate from `lr` to 0) on the denoising loss, one
+    uniformly drawn timestep per example and step.
+
+    x0: (N, n) clean training data; sigmas: (T,) noise level of each schedule step (e.g. `ddpm_sigmas(500)`);
+    U starts at a random orthonormal (n, K d) matrix drawn from `seed`, which also seeds the shuffling, the
+    timesteps and the noise. Each epoch visits every example once in mini-batches of `batch_size`.
+    """
+    x0, sigmas = _check_training_inputs(x0, num_classes, rank, delta, sigmas, epochs, batch_size, lr, snapshot_every)
+    n = x0.shape[1]
     gen = torch.Generator().manual_seed(seed)
     U = _random_orthonormal(n, num_classes * rank, gen).requires_grad_(True)
     opt = torch.optim.Adam([U], lr=lr)
@@ -98,6 +109,105 @@ def train_gated_dae(x0, num_classes: int, rank: int, delta: float, sigmas, epoch
             snapshot_epochs.append(epoch + 1)
     return TrainedDAE(U=U.detach(), epoch_loss=epoch_loss, snapshots=torch.stack(snapshots),
                       snapshot_epochs=torch.tensor(snapshot_epochs))
+
+
+@dataclass
+class RestartedDAE:
+    """Result of `train_gated_dae_restarts`.
+
+    run: the selected candidate trained for all epochs (its epoch_loss and snapshots cover the screening epochs
+    too); chosen: its index; screen_loss: training-set denoising loss of every candidate after the screening epochs
+    (R,), the only quantity the selection looks at; screen_U: every candidate's U at that point (R, n, K d).
+    """
+
+    run: TrainedDAE
+    chosen: int
+    screen_loss: torch.Tensor
+    screen_U: torch.Tensor
+
+
+def _cosine_lr(lr: float, step: int, total_steps: int) -> float:
+    """Cosine-annealed learning rate from `lr` to 0 over `total_steps` (as torch's CosineAnnealingLR, eta_min = 0)."""
+    return 0.5 * lr * (1.0 + math.cos(math.pi * step / total_steps))
+
+
+def _stacked_adam_epochs(U, opt, x0, sigmas, epochs, batch_size, lr, step, total_steps, num_classes, delta, gen,
+                         snapshot_every, first_epoch):
+    """Run `epochs` epochs of Adam on R stacked candidates U (R, n, K d) that share mini-batches, timesteps and noise.
+
+    The summed loss has block-separable gradients and Adam is elementwise, so each candidate follows its own Adam
+    trajectory.  ->  (per-epoch loss (epochs, R), snapshots list of (R, n, K d), their epoch numbers, next step).
+    """
+    losses = vmap(lambda V, x, s, e: denoising_loss(V, x, s, e, num_classes, delta), in_dims=(0, None, None, None))
+    N, n, T = x0.shape[0], x0.shape[1], sigmas.numel()
+    epoch_loss, snapshots, snapshot_epochs = torch.empty(epochs, U.shape[0], dtype=DTYPE), [], []
+    for epoch in tqdm(range(epochs), desc=f"training {U.shape[0]} gated DAE(s)", leave=False, disable=None):
+        order = torch.randperm(N, generator=gen)
+        steps = torch.randint(0, T, (N,), generator=gen)  # one timestep per example
+        eps = torch.randn(N, n, dtype=DTYPE, generator=gen)
+        total = torch.zeros(U.shape[0], dtype=DTYPE)
+        for start in range(0, N, batch_size):
+            idx = order[start:start + batch_size]
+            loss = losses(U, x0[idx], sigmas[steps[idx]], eps[idx])  # (R,) eq. 2 per candidate
+            opt.zero_grad()
+            loss.sum().backward()
+            opt.step()
+            step += 1
+            opt.param_groups[0]["lr"] = _cosine_lr(lr, step, total_steps)
+            total += loss.detach() * idx.numel()
+        epoch_loss[epoch] = total / N
+        if (first_epoch + epoch + 1) % snapshot_every == 0:
+            snapshots.append(U.detach().clone())
+            snapshot_epochs.append(first_epoch + epoch + 1)
+    return epoch_loss, snapshots, snapshot_epochs, step
+
+
+def train_gated_dae_restarts(x0, num_classes: int, rank: int, delta: float, sigmas, epochs: int, batch_size: int,
+                             lr: float, seed: int, restarts: int, screen_epochs: int,
+                             snapshot_every: int = 1) -> RestartedDAE:
+    """Train `restarts` candidate U of eqs. 4-5 from different random orthonormal starts for `screen_epochs` epochs,
+    keep the one with the lowest denoising loss on the training set, and train it on to `epochs` epochs.
+
+    Selection uses the training loss only (eq. 2 on x0 with one fixed draw of timesteps and noise shared by all
+    candidates), never the true subspaces. The recipe is that of `train_gated_dae` (Adam, cosine-decayed learning
+    rate from `lr` to 0 over all `epochs`, one uniform timestep per example and step); the candidates share
+    mini-batches, timesteps and noise, and the selected one keeps its Adam state and its place in the learning-rate
+    schedule. Everything (the fixed draw, the R starts, the batches) is drawn from `seed`.
+
+    x0: (N, n) clean training data; sigmas: (T,) schedule levels.  ->  RestartedDAE (run.U (n, K d); snapshots at
+    epoch 0 and every `snapshot_every` epochs).
+    """
+    x0, sigmas = _check_training_inputs(x0, num_classes, rank, delta, sigmas, epochs, batch_size, lr, snapshot_every)
+    if not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts must be a positive integer, got {restarts!r}")
+    if not isinstance(screen_epochs, int) or not 1 <= screen_epochs <= epochs:
+        raise ValueError(f"screen_epochs must be an integer in [1, epochs={epochs}], got {screen_epochs!r}")
+    (N, n), T = x0.shape, sigmas.numel()
+    gen = torch.Generator().manual_seed(seed)
+    screen_sigma = sigmas[torch.randint(0, T, (N,), generator=gen)]  # fixed draw for the selection loss
+    screen_eps = torch.randn(N, n, dtype=DTYPE, generator=gen)
+    U = torch.stack([_random_orthonormal(n, num_classes * rank, gen) for _ in range(restarts)]).requires_grad_(True)
+    opt = torch.optim.Adam([U], lr=lr)
+    total_steps = epochs * -(-N // batch_size)
+    kw = dict(x0=x0, sigmas=sigmas, batch_size=batch_size, lr=lr, total_steps=total_steps, num_classes=num_classes,
+              delta=delta, gen=gen, snapshot_every=snapshot_every)
+    start_U = U.detach().clone()
+    loss_a, snaps_a, epochs_a, step = _stacked_adam_epochs(U, opt, epochs=screen_epochs, step=0, first_epoch=0, **kw)
+    with torch.no_grad():
+        screen_loss = torch.stack([denoising_loss(V, x0, screen_sigma, screen_eps, num_classes, delta) for V in U])
+    c = int(screen_loss.argmin())
+    # continue the chosen candidate alone, with its slice of the Adam state
+    U_c = U.detach()[c:c + 1].clone().requires_grad_(True)
+    opt_c = torch.optim.Adam([U_c], lr=opt.param_groups[0]["lr"])
+    state = opt.state[U]
+    opt_c.state[U_c] = {"step": state["step"].clone(), "exp_avg": state["exp_avg"][c:c + 1].clone(),
+                        "exp_avg_sq": state["exp_avg_sq"][c:c + 1].clone()}
+    loss_b, snaps_b, epochs_b, _ = _stacked_adam_epochs(U_c, opt_c, epochs=epochs - screen_epochs, step=step,
+                                                        first_epoch=screen_epochs, **kw)
+    snapshots = [start_U[c]] + [S[c] for S in snaps_a] + [S[0] for S in snaps_b]
+    run = TrainedDAE(U=U_c.detach()[0], epoch_loss=torch.cat([loss_a[:, c], loss_b[:, 0]]),
+                     snapshots=torch.stack(snapshots), snapshot_epochs=torch.tensor([0] + epochs_a + epochs_b))
+    return RestartedDAE(run=run, chosen=c, screen_loss=screen_loss, screen_U=U.detach().clone())
 
 
 # ----------------------------------------------------------------------------------------------------------
