@@ -55,7 +55,6 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-from scipy.optimize import minimize
 
 from lowdim import GaussianMixture, MoLRG
 from lowdim import applications as A
@@ -273,11 +272,8 @@ z40, zw40 = D.gauss_hermite(40, 1)
 
 
 def reverse_kl_exact(th):
-    """KL(p_theta || p) from the exact log-density with the same 40-node z rule, and its gradient (for scipy)."""
-    th = torch.tensor(th, dtype=DT, requires_grad=True)
-    kl = A.cross_entropy(gm1, th, z40[:, 0], zw40) - A.gaussian_entropy(th)
-    g, = torch.autograd.grad(kl, th)
-    return float(kl.detach()), g.numpy()
+    """KL(p_theta || p) from the exact log-density with the same 40-node z rule."""
+    return A.cross_entropy(gm1, th, z40[:, 0], zw40) - A.gaussian_entropy(th)
 
 
 def score_objective(th, with_entropy, z_nodes, z_weights):
@@ -286,21 +282,11 @@ def score_objective(th, with_entropy, z_nodes, z_weights):
     return R - A.gaussian_entropy(th) if with_entropy else R
 
 
-def lbfgs(fn, theta0):
-    """scipy L-BFGS-B on a torch objective with its autograd gradient."""
-    def f(th):
-        th = torch.tensor(th, dtype=DT, requires_grad=True)
-        val = fn(th)
-        g, = torch.autograd.grad(val, th)
-        return float(val.detach()), g.numpy()
-    return torch.as_tensor(minimize(f, x0=theta0, jac=True, method="L-BFGS-B", options=dict(gtol=1e-9)).x)
-
-
 fits = {}
 for a0 in [-3.0, 3.0]:
     fits[("cross-entropy (regulariser alone)", a0)] = A.fit_adam(lambda th: score_objective(th, False, z16, zw16), [a0, 0.0],
                                                                  gan_steps, 0.05)
-    fits[("reverse KL (regulariser - entropy)", a0)] = (lbfgs(lambda th: score_objective(th, True, z40, zw40), [a0, 0.0]),
+    fits[("reverse KL (regulariser - entropy)", a0)] = (A.fit_lbfgs(lambda th: score_objective(th, True, z40, zw40), [a0, 0.0], gtol=1e-9),
                                                    None)
 mean_p = float((gm1.weights * gm1.means[:, 0]).sum())
 var_p = float((gm1.weights * (gm1.covariances[:, 0, 0] + gm1.means[:, 0] ** 2)).sum()) - mean_p**2
@@ -308,11 +294,11 @@ rows_gan = []
 for (obj, a0), (th, _) in fits.items():
     row = {"objective": obj, "start a": a0, "a": float(th[0]), "b": float(torch.exp(th[1]))}
     if obj.startswith("reverse"):
-        ref = minimize(reverse_kl_exact, x0=[a0, 0.0], jac=True, method="L-BFGS-B", options=dict(gtol=1e-10))
-        row.update({"exact-density optimum a": ref.x[0], "exact-density optimum b": float(np.exp(ref.x[1]))})
+        ref = A.fit_lbfgs(reverse_kl_exact, [a0, 0.0], gtol=1e-10)
+        row.update({"exact-density optimum a": float(ref[0]), "exact-density optimum b": float(torch.exp(ref[1]))})
         rec.add(item="P2 §4.2 (GAN regulariser)", figure="fig-ch05-gan",
                 quantity=f"|score-based - exact-density reverse-KL optimum| (a, log b), start a = {a0:g}",
-                ours=float(np.abs(th.numpy() - ref.x).max()), expected=0.0, tolerance=1e-2, kind="abs",
+                ours=float((th - ref).abs().max()), expected=0.0, tolerance=1e-2, kind="abs",
                 note="L-BFGS on the score-based objective (40 x 16 nodes, 80 log-SNR points)")
     rows_gan.append(row)
 rows_gan.append({"objective": "forward KL (maximum likelihood)", "start a": np.nan, "a": mean_p, "b": var_p**0.5})
@@ -405,12 +391,7 @@ def head_loss(theta, rule):
 
 
 def fit_head(loss_fn):
-    def f(th):
-        th = torch.tensor(th, dtype=DT, requires_grad=True)
-        loss = loss_fn(th)
-        g, = torch.autograd.grad(loss, th)
-        return float(loss.detach()), g.numpy()
-    return minimize(f, x0=[1.0, 0.5, -1.0, -0.3, np.log(0.5)], jac=True, method="L-BFGS-B", options=dict(gtol=1e-10)).x
+    return A.fit_lbfgs(loss_fn, [1.0, 0.5, -1.0, -0.3, np.log(0.5)], gtol=1e-10).numpy()
 
 
 theta_mle = fit_head(head_nll)

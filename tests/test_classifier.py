@@ -169,3 +169,11 @@ def test_diffusion_loss_is_density_formula_and_data_quadrature():
     assert float(w.sum()) == pytest.approx(1.0, abs=1e-12)
     assert float((w * x2).sum()) == pytest.approx(float((w2 * (c2 + a2 * 0.25)).sum()), abs=1e-12)
     assert float((w * x1**2).sum()) == pytest.approx(0.5 * (0.3 + 1) + 0.5 * (0.5 + 2.25), abs=1e-12)
+
+
+def test_fit_lbfgs_reaches_the_quadratic_minimiser():
+    A_mat = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=DT)
+    b = torch.tensor([1.0, -2.0], dtype=DT)
+    theta = A.fit_lbfgs(lambda th: 0.5 * th @ A_mat @ th - b @ th, [5.0, 5.0], gtol=1e-12)
+    # minimiser A^{-1} b by a dense solve; L-BFGS-B stops at |grad| <= 1e-12, i.e. within ~1e-12 / lambda_min(A)
+    assert np.allclose(theta.numpy(), np.linalg.solve(A_mat.numpy(), b.numpy()), atol=1e-9)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+from scipy.optimize import minimize
 
 from lowdim import density as D
-from lowdim import schedules as S
 from lowdim._checks import DTYPE
 from lowdim.classifier import TimeRule
 
@@ -44,9 +45,7 @@ def score_regulariser(model, theta: torch.Tensor, z_nodes, z_weights, rule: Time
     x_r = x[:, None, None].expand(Q, G, K).reshape(-1, 1)
     z_r = Z[None, :, 0, None].expand(Q, G, K).reshape(-1, 1)
     t_r = t[None, None, :].expand(Q, G, K).reshape(-1)
-    x_t = torch.sqrt(1.0 - t_r)[:, None] * x_r + torch.sqrt(t_r)[:, None] * z_r
-    r = z_r + torch.sqrt(t_r)[:, None] * S.liyan_score(model, x_t, t_r)  # r = Z + sqrt(t) s_t(X_t)
-    h = ((r**2).sum(1) - (1.0 - t_r) * (z_r**2).sum(1)).reshape(Q, G, K)
+    h = D.integrand_samples(D.exact_predictor(model, "score"), "score", x_r, z_r, t_r).reshape(Q, G, K)
     per_x = 0.5 * (h * Zw[None, :, None] * rule.weights[None, None, :]).sum(dim=(1, 2))
     return (per_x * z_weights).sum()
 
@@ -76,6 +75,19 @@ def fit_adam(loss_fn, theta0, steps: int, lr: float) -> tuple[torch.Tensor, torc
         sched.step()
         path.append(theta.detach().clone())
     return theta.detach(), torch.stack(path)
+
+
+def fit_lbfgs(loss_fn, theta0, gtol: float) -> torch.Tensor:
+    """Minimise a torch objective loss_fn(theta (P,)) -> 0-dim by scipy's L-BFGS-B, with the gradient by autograd
+    (deterministic, no step size to tune).  ->  theta (P,)."""
+    def value_and_grad(th):
+        th = torch.tensor(th, dtype=DTYPE, requires_grad=True)
+        value = loss_fn(th)
+        (g,) = torch.autograd.grad(value, th)
+        return float(value.detach()), g.numpy()
+
+    x0 = np.asarray(theta0, dtype=np.float64)
+    return torch.as_tensor(minimize(value_and_grad, x0=x0, jac=True, method="L-BFGS-B", options=dict(gtol=gtol)).x)
 
 
 # ----------------------------------------------------------------------------------------------------------

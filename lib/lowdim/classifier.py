@@ -30,7 +30,8 @@ from typing import Callable
 import torch
 
 from lowdim import schedules as S
-from lowdim._checks import DTYPE, as_points, check_range
+from lowdim._checks import DTYPE, as_points
+from lowdim.density import logsnr_grid, residual
 from lowdim.mixture import GaussianMixture
 
 ClassEps = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -88,11 +89,8 @@ def elbo_rule(num_t: int, logsnr_min: float = -10.0, logsnr_max: float = 15.0,
     for data whose features are above t ~ 1e-6."""
     if not isinstance(num_t, int) or num_t < 2:
         raise ValueError(f"num_t must be an integer >= 2, got {num_t!r}")
-    check_range("logsnr_max", logsnr_max, low=logsnr_min, low_open=True)
-    lam = torch.linspace(logsnr_min, logsnr_max, num_t, dtype=DTYPE)
-    w = torch.full((num_t,), (logsnr_max - logsnr_min) / (num_t - 1), dtype=DTYPE)
-    w[0] = w[-1] = w[0] / 2
-    return TimeRule(S.liyan_t_from_logsnr(lam), w, 1.0 if control_variate else 0.0, "ELBO-weighted")
+    _, t, w = logsnr_grid(num_t, logsnr_min, logsnr_max)  # the density formula's own grid
+    return TimeRule(t, w, 1.0 if control_variate else 0.0, "ELBO-weighted")
 
 
 def uniform_rule(num_t: int, num_steps: int = 1000, schedule: str = "linear") -> TimeRule:
@@ -151,15 +149,14 @@ def diffusion_classifier(x, eps_fn: ClassEps, num_classes: int, rule: TimeRule, 
     K, M = t.numel(), num_noise
     gen = torch.Generator().manual_seed(seed)
     t_rows = t[None, :, None].expand(N, K, M).reshape(-1)  # (N K M,)
-    sqrt_a, sqrt_t = torch.sqrt(1.0 - t_rows)[:, None], torch.sqrt(t_rows)[:, None]
     x_rows = x[:, None, None, :].expand(N, K, M, n).reshape(-1, n)
     per_rep = torch.empty(num_classes, N, M, dtype=DTYPE)  # 1/2 sum_j w_j e(t_j, Z_jm): one replicate per m
     z = None
     for c in range(num_classes):
         if z is None or not shared_noise:
             z = torch.randn(N * K * M, n, dtype=DTYPE, generator=gen)
-        x_t = sqrt_a * x_rows + sqrt_t * z  # X_t = sqrt(1-t) x + sqrt(t) Z
-        err = ((z - eps_fn(x_t, t_rows, c)) ** 2).sum(dim=1) - rule.baseline * (1.0 - t_rows) * (z**2).sum(dim=1)
+        r = residual(lambda x_t, t_c: eps_fn(x_t, t_c, c), "eps", x_rows, z, t_rows)  # Z - eps_c(X_t)
+        err = (r**2).sum(dim=1) - rule.baseline * (1.0 - t_rows) * (z**2).sum(dim=1)
         per_rep[c] = 0.5 * (err.reshape(N, K, M) * w[None, :, None]).sum(dim=1)
     energy = per_rep.mean(dim=2).T  # (N, C)
     if M > 1:

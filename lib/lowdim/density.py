@@ -56,22 +56,24 @@ def exact_predictor(model, form: str) -> Predictor:
 def residual(fn: Predictor, form: str, x: torch.Tensor, z: torch.Tensor, t) -> torch.Tensor:
     """r = Z - eps_hat(X_t) at X_t = sqrt(1-t) x + sqrt(t) z, from any of the three forms.
 
-    x, z: (M, n) (one noise per row); t: scalar in (0, 1).  ->  (M, n).
-    score: r = z + sqrt(t) s;  eps: r = z - eps_hat;  x0: r = sqrt((1-t)/t) (x0_hat - x).
+    x, z: (M, n) (one noise per row); t: scalar in (0, 1), or (M,) one level per row (fn then gets the (M,) t).
+    ->  (M, n).  score: r = z + sqrt(t) s;  eps: r = z - eps_hat;  x0: r = sqrt((1-t)/t) (x0_hat - x).
     """
     _check_form(form)
     t = torch.as_tensor(t, dtype=DTYPE)
-    x_t = torch.sqrt(1.0 - t) * x + torch.sqrt(t) * z
+    tc = t[:, None] if t.ndim else t  # broadcasts over the n coordinates of each row
+    x_t = torch.sqrt(1.0 - tc) * x + torch.sqrt(tc) * z
     out = fn(x_t, t)
     if form == "score":
-        return z + torch.sqrt(t) * out
+        return z + torch.sqrt(tc) * out
     if form == "eps":
         return z - out
-    return torch.sqrt((1.0 - t) / t) * (out - x)
+    return torch.sqrt((1.0 - tc) / tc) * (out - x)
 
 
 def integrand_samples(fn: Predictor, form: str, x: torch.Tensor, z: torch.Tensor, t) -> torch.Tensor:
-    """Per-sample integrand in the log-SNR variable, ||r||^2 - (1-t)||z||^2 (mean h(lambda)).  ->  (M,).
+    """Per-sample integrand in the log-SNR variable, ||r||^2 - (1-t)||z||^2 (mean h(lambda)); t as in `residual`.
+    ->  (M,).
 
     Divide the mean by t(1-t) for the integrand in t, (E||r||^2 - n(1-t)) / (t(1-t)).
     """
