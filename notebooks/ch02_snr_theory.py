@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from IPython.display import Markdown, display
 
 from lowdim import MoLRG
 from lowdim.reproduction import Reproduction
@@ -104,7 +105,7 @@ for s, p, o in zip(t4["sigma"], t4["paper_90"], t4["ours_90"]):
 t4.style.format({"sigma": "{:.3f}", "paper_90": "{:.2f}", "ours_90": "{:.2f}", "paper_30": "{:.2f}",
                  "ours_30": "{:.2f}", "rel_diff_90": "{:.1%}"}).hide(axis="index")
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "SNR (Definition 1) of the exact posterior mean of the binary MoLRG (n = 50, d = 5, delta = 0.2) against the noise level, for orthogonal subspaces (90 degrees) and subspaces at 30 degrees, with the paper's Table 4 values (trained DAE) as markers and the two limits 1/((K-1) delta^2) and 1/(K-1) as dashed lines. Made by notebook ch02_snr_theory.", "name": "fig-ch02-table4"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "SNR (Definition 1) of the exact posterior mean of the binary MoLRG (n = 50, d = 5, delta = 0.2) against the noise level, for orthogonal subspaces (90 degrees) and subspaces at 30 degrees, with the paper's Table 4 values (trained DAE) as markers and the two limits 1/((K-1) delta^2) (dashed) and 1/(K-1) (dotted). Made by notebook ch02_snr_theory.", "name": "fig-ch02-table4"}}
 fig, ax = plt.subplots(figsize=(6.6, 3.8))
 ax.loglog(edm_grid, res90["snr"], "o-", color=colors[0], label="exact posterior, 90°")
 ax.loglog(edm_grid[1:], paper_t4_90, "x", ms=9, mew=2, color=colors[0], label="paper Table 4, 90°")
@@ -112,8 +113,8 @@ ax.loglog(edm_grid, res30["snr"], "s-", color=colors[1], label="exact posterior,
 ax.loglog(edm_grid[1:], paper_t4_30, "x", ms=9, mew=2, color=colors[1], label="paper Table 4, 30°")
 ax.axhline(1 / delta**2, color="0.4", ls="--", lw=1)
 ax.axhline(1.0, color="0.4", ls=":", lw=1)
-ax.text(edm_grid[0], 1 / delta**2 * 1.1, r"$1/((K-1)\delta^2)$", fontsize=9, color="0.3")
-ax.text(edm_grid[0], 1.1, r"$1/(K-1)$", fontsize=9, color="0.3")
+ax.text(edm_grid[-1], 1 / delta**2 * 1.1, r"$1/((K-1)\delta^2)$", fontsize=9, color="0.3", ha="right")
+ax.text(edm_grid[-1], 1.1, r"$1/(K-1)$", fontsize=9, color="0.3", ha="right")
 ax.set_xlabel(r"noise level $\sigma_t$")
 ax.set_ylabel("SNR")
 ax.legend(fontsize=8, loc="lower left")
@@ -204,7 +205,7 @@ for kind in ("paper", "exact"):
 # when $h(\hat w^+_t, \delta)$ falls to $h(\hat w^-_t, \delta)$. The figure also shows the confidence rate of the exact
 # denoiser, $h(\mathbb E[w^\star_k(x_t) \mid k], \delta)$, measured by Monte Carlo.
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Fig. 4: the denoising rate sigma^2/delta^2 (rising) and the class-confidence rate h(w+, delta) (falling) for K = 3, d = 5, delta = 0.2, with Lemma 2's weights (paper and exact logit gap) and with the mean true-class posterior of the exact denoiser. Made by notebook ch02_snr_theory.", "name": "fig-ch02-rates"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Fig. 4: the denoising rate sigma^2/delta^2 (rising) and the class-confidence rate h(w+, delta) (falling) for K = 3, d = 5, delta = 0.2, with Lemma 2's weights (paper and exact logit gap) and with the mean true-class posterior of the exact denoiser. The two rates have separate axes (left, log; right, linear): where the curves cross means nothing. Made by notebook ch02_snr_theory.", "name": "fig-ch02-rates"}}
 fig, ax1 = plt.subplots(figsize=(6.6, 3.8))
 ax1.loglog(fine_grid, fine_grid**2 / delta**2, color=colors[3], label=r"denoising rate $\sigma_t^2/\delta^2$")
 ax1.set_xlabel(r"noise level $\sigma_t$")
@@ -220,7 +221,7 @@ ax2.axhline(float(confidence_rate(1 / fig3_classes, delta)), color="0.5", ls=":"
 ax2.set_ylabel("class-confidence rate")
 ax2.grid(False)
 lines = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-ax2.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="center left")
+ax2.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 plt.tight_layout()
 plt.show()
 
@@ -354,22 +355,22 @@ t7 = exact_curve(separated, table7_samples, t7_grid, sample_seed=seed + 70, base
 print(pd.DataFrame(dict(sigma=paper_t7_sigma, paper_snr=paper_t7_snr, ours_snr=t7["snr"].numpy(),
                         paper_acc=paper_t7_acc, ours_bayes_acc=100 * t7["accuracy"].numpy())).round(3).to_string(index=False))
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "App. C variants with the exact posterior (lines) beside the paper's trained-DAE values (crosses): (a) unequal ranks d = 10 and 2 (Table 5), per class; (b) non-uniform mixing 0.8/0.2 (Table 6), per class; (c) well-separated non-zero-mean clusters (Table 7, reconstructed setting), SNR and Bayes accuracy. Overlapping subspaces are in the Table 4 figure. Made by notebook ch02_snr_theory.", "name": "fig-ch02-appc"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "App. C variants with the exact posterior (lines) beside the paper's trained-DAE values (crosses): (a) unequal ranks d = 10 and 2 (Table 5), per class and pooled over classes (beside the paper's overall column); (b) non-uniform mixing 0.8/0.2 (Table 6), likewise; (c) well-separated non-zero-mean clusters (Table 7, reconstructed setting), SNR and Bayes accuracy. Overlapping subspaces are in the Table 4 figure. Made by notebook ch02_snr_theory.", "name": "fig-ch02-appc"}}
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-for ax, (name, v) in zip(axes[:2], variants.items()):
+for ax, letter, (name, v) in zip(axes[:2], "ab", variants.items()):
     for c in (0, 1):
         ax.loglog(edm_grid, v["res"]["snr_per_class"][:, c], "o-", ms=4, color=colors[c], label=f"exact, class {c}")
         ax.loglog(edm_grid, v["paper"][f"class{c}"], "x", ms=8, mew=2, color=colors[c], label=f"paper, class {c}")
     ax.loglog(edm_grid, v["pooled"], "s--", ms=3, color=colors[2], label="exact, pooled")
     ax.loglog(edm_grid, v["paper"]["overall"], "x", ms=8, mew=2, color=colors[2], label="paper, overall")
-    ax.set_title(name, fontsize=10)
+    ax.set_title(f"({letter}) {name}", fontsize=10)
     ax.set_xlabel(r"$\sigma_t$")
     ax.legend(fontsize=7, loc="lower left")
 axes[0].set_ylabel("SNR")
 ax = axes[2]
 ax.semilogx(t7_grid, t7["snr"], "o-", ms=4, color=colors[0], label="exact SNR (reconstructed setting)")
 ax.semilogx(t7_grid, paper_t7_snr, "x", ms=8, mew=2, color=colors[0], label="paper SNR")
-ax.set_title("Table 7 (non-zero means)", fontsize=10)
+ax.set_title("(c) Table 7 (non-zero means)", fontsize=10)
 ax.set_xlabel(r"$\sigma_t$")
 ax.set_ylabel("SNR")
 ax_acc = ax.twinx()
@@ -402,6 +403,12 @@ for c, paper_peak in ((0, 0.585), (1, 0.14)):
 rec.add(item="Table 5", figure="fig-ch02-appc", quantity="pooled SNR at sigma 0.002 vs the paper's overall",
         ours=float(v5["pooled"][0]), paper=paper_t5["overall"][0], tolerance=0.05, kind="rel",
         note="Monte Carlo; the per-class values differ (exact limits d_k/(delta^2 d_l) = 125 and 5)")
+peak5 = [peak_sigma(v5["res"]["snr_per_class"][:, c], edm_grid) for c in (0, 1)]
+order5 = "later than" if peak5[0] > peak5[1] else ("at the same noise level as" if peak5[0] == peak5[1] else "earlier than")
+display(Markdown(f"**Table 5 in this build:** the exact SNR of the high-rank class (d = {ranks_model.ranks[0]}) peaks at "
+                 f"$\\sigma$ = {peak5[0]:.3f}, {order5} the low-rank class (d = {ranks_model.ranks[1]}, $\\sigma$ = {peak5[1]:.3f}). "
+                 "The paper's DAE peaks later for the high-rank class (0.585) and earlier for the low-rank class (0.14)"
+                 + (": that ordering is reproduced." if peak5[0] > peak5[1] else ": the exact posterior does not reproduce that ordering.")))
 for c in (0, 1):
     rec.add(item="Table 6", figure="fig-ch02-appc", quantity=f"sigma of the class-{c} SNR peak (pi = {[0.8, 0.2][c]})",
             ours=peak_sigma(v6["res"]["snr_per_class"][:, c], edm_grid), paper=0.296, tolerance=5e-4, kind="abs",
@@ -428,7 +435,7 @@ rec.add(item="Table 7", figure="fig-ch02-appc", quantity="accuracy (%) at sigma 
 #   paper's DAE (or its data) differ from the model as stated.
 # * **Unequal ranks (Table 5).** The exact per-class limits are $d_k/(\delta^2 d_l)$ (125 and 5), not the paper's
 #   68.94 and 7.75 (the paper's DAE, with one shared gate, is not the exact posterior for unequal ranks), and the
-#   recorded rows show where each class of the exact posterior peaks. The pooled ratio is close to the paper's
+#   sentence in bold above says where each class of the exact posterior peaks against the paper. The pooled ratio is close to the paper's
 #   "overall" column at small noise (its limit is $(d_0 + d_1)/(\delta^2 (d_0 + d_1)) = 25$ for equal class
 #   weights), which supports reading "overall" as pooled.
 # * **Overlapping subspaces (Table 4, 30°).** With every principal angle at 30°, part of each class's "noise"
