@@ -7,7 +7,7 @@ from scipy.linalg import subspace_angles
 
 from lowdim import MoLRG
 from lowdim.dae import (block_log_energies, denoising_loss, fit_projection_classifier, match_blocks, noisy_features, orthonormality_error,
-                        principal_angles, projection_predict, train_gated_dae, train_gated_dae_restarts, unimodal_peak)
+                        principal_angles, projection_predict, train_gated_dae, train_gated_dae_restarts)
 from lowdim.molrg import gated_denoiser
 from lowdim.schedules import ddpm_sigmas
 
@@ -101,13 +101,6 @@ def test_projection_classifier_is_bayes_on_exact_features():
     bayes = model.class_posterior(x_t[0], 0.3).argmax(dim=1)
     # argmax_k |V_k^T h|^2 = argmax_k beta_k^2 |U_k^T x|^2 = argmax_k P(k|x); V_k is estimated, so allow a few ties
     assert float((pred == bayes).double().mean()) > 0.995
-
-
-def test_unimodal_peak():
-    assert unimodal_peak([1, 2, 5, 3, 1], 0.0) == (True, 2)
-    assert unimodal_peak([5, 4, 3], 0.0) == (True, 0)
-    assert unimodal_peak([1, 3, 2, 4, 1], 0.0)[0] is False
-    assert unimodal_peak([1, 3, 2.9, 4, 1], 0.2)[0] is True
 
 
 def test_bad_inputs_name_the_parameter(small):

@@ -307,22 +307,3 @@ def projection_predict(V: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
     """argmax_k |V_k^T h|^2 (Table 9's projection classifier).  V: (K, p, r); features: (N, p)  ->  (N,)."""
     energy = (torch.einsum("np,kpr->nkr", torch.as_tensor(features, dtype=DTYPE), V) ** 2).sum(dim=2)
     return energy.argmax(dim=1)
-
-
-
-def unimodal_peak(values, tolerance: float) -> tuple[bool, int]:
-    """Is the sequence unimodal up to `tolerance`, and where is its maximum?
-
-    values: (L,). Unimodal means: no drop of more than `tolerance` below the running maximum before the peak, and
-    no rise of more than `tolerance` above the running minimum after it (noise of size `tolerance` is ignored).
-    A monotone sequence counts as unimodal with the peak at an end.  ->  (unimodal, peak index).
-    """
-    v = torch.as_tensor(values, dtype=DTYPE).reshape(-1)
-    check_range("tolerance", tolerance, low=0.0)
-    if v.numel() < 1:
-        raise ValueError("values must hold at least one number")
-    peak = int(v.argmax())
-    rising, falling = v[: peak + 1], v[peak:]
-    ok_rise = bool((torch.cummax(rising, 0).values - rising).max() <= tolerance)
-    ok_fall = bool((falling - torch.cummin(falling, 0).values).max() <= tolerance)
-    return ok_rise and ok_fall, peak
