@@ -145,17 +145,19 @@ rec.add(item="P2 §3.1, eq. (3.1a)", figure=None, quantity="largest |MC - exact|
 print(f"1-D: {err_line:.1e}, 2-D: {err_grid:.1e}, forms: {form_gap:.1e}, MC z-scores: {mc_z.numpy().round(2)}")
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "E1: the density formula (markers) against the exact log-density (line) of a 1-D two-component mixture, all three integrand forms (left), and the absolute error on the line and on a 2-D grid (right). Made by notebook ch04_density.", "name": "fig-ch04-e1"}}
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+form_names = {"score": "score", "eps": "noise-prediction", "x0": "MMSE"}  # the names used in the prose
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
 axes[0].plot(line[:, 0], exact_line, color="0.2", lw=1.5, label="exact")
 for f, m in zip(D.FORMS, ["o", "s", "^"]):
-    axes[0].plot(line[::3, 0], est_line[f].log_prob[::3], m, ms=4, mfc="none", label=f"formula, {f} form")
+    axes[0].plot(line[::3, 0], est_line[f].log_prob[::3], m, ms=4, mfc="none", label=f"formula, {form_names[f]} form")
 axes[0].set_xlabel("$x$"), axes[0].set_ylabel(r"$\log p_0(x)$"), axes[0].legend(fontsize=8)
 for f in D.FORMS:
-    axes[1].semilogy(line[:, 0], (est_line[f].log_prob - exact_line).abs().clamp_min(1e-16), lw=1, label=f"1-D, {f}")
+    axes[1].semilogy(line[:, 0], (est_line[f].log_prob - exact_line).abs().clamp_min(1e-16), lw=1, label=f"1-D, {form_names[f]} form")
 axes[1].semilogy(grid[:, 0], (est_grid.log_prob - exact_grid).abs().clamp_min(1e-16), "k.", ms=3,
                  label="2-D grid (by $x_1$)")
 axes[1].axhline(1e-5, color="r", ls="--", lw=1, label="tolerance $10^{-5}$")
-axes[1].set_xlabel("$x$ (or $x_1$)"), axes[1].set_ylabel("|formula - exact| (nats)"), axes[1].legend(fontsize=8)
+axes[1].set_xlabel("$x$ (or $x_1$)"), axes[1].set_ylabel("|formula - exact| (nats)")
+axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: hides no curve
 plt.tight_layout()
 plt.show()
 
@@ -249,8 +251,8 @@ plt.show()
 # $$\mathrm{KL}(p\,\|\,q) = \frac12 \int_0^1 \frac{1}{1-t}\, \mathbb E_{p_t}\big\|\nabla\log p_t - \nabla\log q_t\big\|^2 dt,$$
 #
 # with no end-point term because $p_1 = q_1 = \mathcal N(0, I)$. Check: $p$ the 1-D mixture of E1, $q_\theta$ the
-# same mixture with the mean of its first component moved by $\theta$, $q_\theta = 0.3\,\mathcal N(-2 + \theta, 0.25)
-# + 0.7\,\mathcal N(1.5, 1)$ (the family of the project's reference notes). The left side is a quadrature over $x$ (fine trapezoid); the right side
+# same mixture with the mean of its first component moved by $\theta$, $q_\theta = 0.3\,\mathcal N(-2 + \theta, 0.25) +
+# 0.7\,\mathcal N(1.5, 1)$ (the family of the project's reference notes). The left side is a quadrature over $x$ (fine trapezoid); the right side
 # integrates over $\lambda$ (where $dt/(1-t) = t\,d\lambda$), with the same trapezoid rule over $x$ against the exact
 # density $p_t$ (Gauss–Hermite over the components of $p_t$ converges slowly here, because the responsibilities
 # switch sharply in $x$ at small $t$).
@@ -287,8 +289,8 @@ table_kl.style.format({"KL(p || q_theta)": "{:.6f}", "J (score integral)": "{:.6
 # $(t_k - t_{k-1})/(1 - t_k) = \beta_k/\alpha_k$, so (reconstructed form of eq. (3.1c))
 #
 # $$\log p_0(x) \approx -\frac n2\log(2\pi e) - \frac12\sum_{k=1}^T\Big[\frac{\beta_k}{\alpha_k}\,
-#   \mathbb E\Big\|s_k(X_k) + \frac{X_k - \sqrt{\bar\alpha_k}\,x}{1-\bar\alpha_k}\Big\|^2
-#   - \frac{n\,\bar\alpha_{k-1}\beta_k}{1-\bar\alpha_k}\Big]:$$
+#   \mathbb E\Big\|s_k(X_k) + \frac{X_k - \sqrt{\bar\alpha_k}\,x}{1-\bar\alpha_k}\Big\|^2 -
+#   \frac{n\,\bar\alpha_{k-1}\beta_k}{1-\bar\alpha_k}\Big]:$$
 #
 # the first sum carries exactly the weights $\beta_k/(2\alpha_k)$ of Ho et al.'s ELBO with reverse variance
 # $\sigma_k^2 = \beta_k$. Below the Riemann sum and the ELBO (exact Gaussian KLs, decoder
@@ -317,7 +319,7 @@ methods = ["Riemann sum", "ELBO, sigma^2 = beta", "ELBO, sigma^2 = beta_tilde"]
 print(f"exact log p(-2) = {exact_e4:.6f}")
 table_e4.style.format({m: "{:.4f}" for m in methods}).hide(axis="index")
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "E4: error of the discrete density formula (Riemann sum on t_k = 1 - alpha_bar_k) and of the DDPM ELBO with sigma_k^2 = beta_k and beta_tilde_k, at x = -2 of the 1-D mixture, against the number of steps T, for three schedules. The Riemann sum and the beta-ELBO coincide and converge roughly like 1/T; the beta_tilde-ELBO keeps an O(1) gap. Made by notebook ch04_density.", "name": "fig-ch04-discrete"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "E4: error of the discrete density formula (Riemann sum on t_k = 1 - alpha_bar_k) and of the DDPM ELBO with sigma_k^2 = beta_k and beta_tilde_k, at x = -2 of the 1-D mixture, against the number of steps T, for three schedules. The Riemann sum and the beta-ELBO coincide and converge roughly like 1/T; the beta_tilde-ELBO keeps a gap of tenths of a nat for the linear and cosine schedules and closes only slowly for the Li et al. schedule. Made by notebook ch04_density.", "name": "fig-ch04-discrete"}}
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
 for ax, name in zip(axes, schedules):
     sub = table_e4[table_e4.schedule == name]
@@ -469,14 +471,18 @@ table_rot.style.format({"theta": "{:g}", "-E ELBO - H(p)": "{:.5f}", "continuous
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "E5. Left: misspecified mixture family q_theta (first component too wide): KL(p || q_theta) by quadrature and the DDPM-ELBO objective -E_p[ELBO_T] - H(p) for several T (cosine schedule, sigma_k^2 = beta_k), with their minimisers (markers); the ELBO curves approach the KL curve and their argmins approach the KL argmin like 1/T. Right: Gaussian data with a rotated (non-conservative) score field: the ELBO objective grows like theta^2 (line: the continuous-time value) while the KL from p to the law the DDPM chain actually outputs stays at zero. Made by notebook ch04_density.", "name": "fig-ch04-e5"}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for (name, vals), c in zip(curves_e5.items(), sns.color_palette("deep", len(curves_e5))):
+pal5 = sns.color_palette("deep", len(e5_steps) + 1)
+color_of = {"KL": pal5[0], **{T: pal5[i + 1] for i, T in enumerate(e5_steps)}}  # one colour per T in both panels
+for name, vals in curves_e5.items():
+    c = color_of["KL" if name == "KL" else int(name.split("= ")[1])]
     axes[0].plot(thetas_e5, vals, "-" if name == "KL" else "--", color=c, label=name)
     axes[0].plot(argmin[name].x, argmin[name].fun, "o", color=c, ms=6)
 axes[0].set_xlabel(r"$\theta$ (shift of the wide component)"), axes[0].set_ylabel("nats")
 axes[0].set_yscale("log"), axes[0].legend(fontsize=8)
 th_fine = np.linspace(0, 1, 50)
 axes[1].plot(th_fine, [L.rotated_score_gap(v_rot, t) for t in th_fine], color="0.3", label="continuous-time ELBO gap")
-for T, c in zip(e5_steps, sns.color_palette("deep", len(e5_steps))):
+for T in e5_steps:
+    c = color_of[T]
     sub = table_rot[table_rot["T"] == T]
     axes[1].plot(sub["theta"], sub["-E ELBO - H(p)"], "o", color=c, label=f"-E ELBO - H(p), T = {T}")
     axes[1].plot(sub["theta"], sub["KL(p || chain output)"], "x", color=c, label=f"KL(p || chain output), T = {T}")
@@ -571,4 +577,4 @@ plt.show()
 # $\|\partial s/\partial x\|_F$.
 
 # %%
-rec.save()
+rec.save();

@@ -32,8 +32,8 @@
 #
 # Conventions as in {doc}`ch04_density`: Li–Yan time $X_t = \sqrt{1-t}\,X_0 + \sqrt t\,Z$, log-SNR
 # $\lambda = \log((1-t)/t)$, $d\lambda = -dt/(t(1-t))$, noise prediction $\varepsilon_t(x) = \mathbb E[Z \mid X_t = x]$.
-# The formula reads $\log p(x) = -\tfrac n2\log(2\pi e) - \tfrac12\int_{\mathbb R} \mathbb E\big[\|Z - \varepsilon_t(X_t)\|^2
-# - (1-t)\|Z\|^2\big]\,d\lambda$ with $X_t = \sqrt{1-t}\,x + \sqrt t\,Z$.
+# The formula reads $\log p(x) = -\tfrac n2\log(2\pi e) - \tfrac12\int_{\mathbb R} \mathbb E\big[\|Z - \varepsilon_t(X_t)\|^2 -
+# (1-t)\|Z\|^2\big]\,d\lambda$ with $X_t = \sqrt{1-t}\,x + \sqrt t\,Z$.
 
 # %% tags=["parameters", "remove-cell"]
 seed = 0  # every random draw below derives from this seed
@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from IPython.display import Markdown, display
 
 from lowdim import GaussianMixture, MoLRG
 from lowdim import applications as A
@@ -75,8 +76,8 @@ DT = torch.float64
 # to each class-conditional law $p(x\mid c)$ gives the **exact** Bayes log-posterior (derived; §4.3 confirms
 # "the use of ELBO" in the classifier):
 #
-# $$\log p(c\mid x) = \log\pi_c - \frac12\int_{\mathbb R} \mathbb E\,\|Z - \varepsilon_t(X_t\mid c)\|^2\,d\lambda
-#   + \text{(the same for every class)},$$
+# $$\log p(c\mid x) = \log\pi_c - \frac12\int_{\mathbb R} \mathbb E\,\|Z - \varepsilon_t(X_t\mid c)\|^2\,d\lambda +
+#   \text{(the same for every class)},$$
 #
 # i.e. the noise-prediction error weighted by $dt/(t(1-t))$ (the ELBO weighting), with a factor $\tfrac12$. The
 # heuristic changes both the weighting (uniform in DDPM steps) and the scale (a mean instead of the integral).
@@ -141,7 +142,7 @@ table_clf[(table_clf.budget == Kmax) | table_clf.budget.isna()].style.format(
     {"budget": "{:.0f}", "accuracy": "{:.3f}", "ECE": "{:.3f}", "log-odds error": "{:.2f}",
      "agrees with Bayes": "{:.3f}"}).hide(axis="index")
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "E7: diffusion classifiers against the budget K (noise predictions per point and class, one noise per t-value), for the 2-D three-class mixture (top) and the 16-D MoLRG (bottom): accuracy (Bayes accuracy dashed), expected calibration error (15 bins; the exact posterior's dashed) and the median over points of the largest log-odds error against the exact Bayes posterior. Made by notebook ch05_density_apps.", "name": "fig-ch05-classifier"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "E7: diffusion classifiers against the budget K (noise predictions per point and class, one noise per t-value), for the 2-D three-class mixture (top) and the 16-D MoLRG (bottom): accuracy (Bayes accuracy dashed), expected calibration error (15 bins; the exact posterior's dashed) and the median over points of the largest log-odds error against the exact Bayes posterior. Rules: ELBO-weighted (trapezoid in log-SNR, with the control variate (1-t)|Z|^2 subtracted) and uniform (evenly spaced DDPM steps, Li et al.), each with noise shared by all classes or drawn independently per class; 'independent, raw error' is the ELBO-weighted rule with independent noise and without the control variate. Made by notebook ch05_density_apps.", "name": "fig-ch05-classifier"}}
 fig, axes = plt.subplots(2, 3, figsize=(13, 6.6))
 colors = dict(zip(configs, sns.color_palette("deep", len(configs))))
 styles = dict(zip(configs, ["-", "--", ":", "-", "--"]))
@@ -159,8 +160,9 @@ for row, tname in zip(axes, tasks):
         ax.set_xscale("log", base=2), ax.set_ylabel(col), ax.set_title(tname, fontsize=10)
 for ax in axes[1]:
     ax.set_xlabel("budget K per point and class")
-axes[0, 0].legend(fontsize=7)
-plt.tight_layout()
+handles, labels = axes[0, 0].get_legend_handles_labels()
+fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+plt.tight_layout(rect=(0, 0.09, 1, 1))
 plt.show()
 
 # %% [markdown]
@@ -173,7 +175,38 @@ plt.show()
 # 16-D MoLRG, where the 8 directions outside the data span contribute class-independent noise that only cancels
 # when the classes share it; in 2-D the control variate alone already removes most of the independent-noise
 # penalty of the ELBO-weighted rule.
-#
+
+# %% tags=["remove-input"]
+target_err, target_K = 0.05, 200  # target of the project's reference notes: median log-odds error < 0.05 at K = 200
+K_hi, K_lo = sorted(budgets)[-1], sorted(budgets)[-2]
+
+
+def sci(v):
+    """v to two significant digits in LaTeX, e.g. 6.5\\cdot10^{4}."""
+    m, e = f"{v:.1e}".split("e")
+    return f"{m}\\cdot10^{{{int(e)}}}"
+
+
+parts, needs, rates = [], [], []
+for tname in tasks:
+    e7 = table_clf[(table_clf.data == tname) & (table_clf.method == "ELBO-weighted, shared noise")].set_index("budget")
+    e_hi, e_lo = float(e7.loc[K_hi, "log-odds error"]), float(e7.loc[K_lo, "log-odds error"])
+    rate = float(np.log(e_hi / e_lo) / np.log(K_hi / K_lo))  # log-log slope between the two largest budgets
+    needs.append(K_hi * (e_hi / target_err) ** (-1.0 / rate))  # budget at which this rate reaches the target
+    rates.append(rate)
+    parts.append(f"{e_hi:.2f} for the {tname} data (log-log slope {rate:.2f} between $K = {K_lo}$ and $K = {K_hi}$)")
+display(Markdown(
+    f"**The reference notes' target is not reached.** They ask for a median log-odds error below {target_err:g} at "
+    f"$K = {target_K}$ evaluations; with shared noise and the ELBO weighting, the median over points of the largest "
+    f"log-odds error (over classes) at $K = {K_hi}$ is " + "; and ".join(parts) + ". "
+    f"Slopes of {min(rates):.2f} to {max(rates):.2f} are close to the Monte Carlo rate $K^{{-1/2}}$ of one noise draw per "
+    f"$t$-value, and at the measured rates the error reaches {target_err:g} only at $K \\approx {sci(min(needs))}$ to "
+    f"${sci(max(needs))}$ noise predictions per point and class, {min(needs) / target_K:.0f} to "
+    f"{max(needs) / target_K:.0f} times the target budget. The book therefore does not test the size of the error at "
+    f"a fixed budget; it tests that the estimator is unbiased, with correctly estimated standard errors, by the "
+    f"$z$-scores below."))
+
+# %% [markdown]
 # A larger budget at a subset of the points checks that the estimator is unbiased: the ELBO-weighted rule with
 # shared noise is repeated with independent replicates (each a full $t$-grid with its own noises; the budget column
 # counts all evaluations per point and class), so each log-odds $\log p(c\mid x) - \log p(0\mid x)$ gets a standard
@@ -418,4 +451,4 @@ table_ar.style.format(precision=4).format({"excess NLL (nats)": "{:.1e}"}).hide(
 # the weighting, and in practice also up to the discretisation of $t$ and the network's denoising error.
 
 # %%
-rec.save()
+rec.save();
