@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from IPython.display import Markdown, display
 
 from lowdim import GaussianMixture
 from lowdim.guidance import (GuidedScore, LabelledMixture, geometric_sigmas, initial_points, martingale_callback,
@@ -121,20 +122,20 @@ p_tilt = (tilt["weights"] @ tilt["p"]).numpy()
 pd.DataFrame({"w": ws, "SDE MC": inv_mc, "s.e.": inv_se, "SDE identity": id_mean, "identity s.e.": id_se,
               "ODE (quadrature)": inv_ode, "tilted law": inv_tilt}).round(4)
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 3's experiment on a 1-D two-class mixture (exact scores): E[1/p(c|Y^w)] (left) and E[p(c|Y^w)] (right) against the guidance strength w (log axis). SDE: DDPM ancestral sampling, Monte Carlo mean with 2 s.e. bars, and the martingale identity computed along the same paths; ODE: probability-flow ODE by quadrature over its initial point; tilted: the law p(x|c)p(c|x)^w by quadrature. The dotted line is the unguided exact value 1/p(c). Made by notebook ch06_guidance.", "name": "fig-ch06-theorem"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 3's experiment on a 1-D two-class mixture (exact scores): E[1/p(c|Y^w)] (left) and E[p(c|Y^w)] (right) against the guidance strength w (log axis). SDE: DDPM ancestral sampling, Monte Carlo mean with 2 s.e. bars, and the martingale identity computed along the same paths; ODE: probability-flow ODE by quadrature over its initial point; tilted: the law p(x|c)p(c|x)^w by quadrature. The dash-dot gray line is the tilted law, the dotted black line the unguided exact value 1/p(c). Made by notebook ch06_guidance.", "name": "fig-ch06-theorem"}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
 ax = axes[0]
-ax.errorbar(ws, inv_mc, yerr=2 * inv_se, fmt="o", ms=4, label="SDE, Monte Carlo")
-ax.plot(ws, id_mean, "-", label="SDE, martingale identity")
-ax.plot(ws, inv_ode, "s--", ms=4, label="ODE (quadrature)")
-ax.plot(ws, inv_tilt, ":", color="gray", label="tilted law")
+ax.errorbar(ws, inv_mc, yerr=2 * inv_se, fmt="o", ms=4, color="C0", label="SDE, Monte Carlo")
+ax.plot(ws, id_mean, "-", color="C0", alpha=0.6, label="SDE, martingale identity")
+ax.plot(ws, inv_ode, "s--", ms=4, color="C1", label="ODE (quadrature)")
+ax.plot(ws, inv_tilt, "-.", color="gray", label="tilted law")
 ax.axhline(1 / pc, color="k", ls=":", lw=1, label="1/p(c) (w = 0, exact)")
 ax.set(xscale="log", xlabel="guidance strength w", ylabel="E[1/p(c | Y)]")
 ax.legend(fontsize=8)
 ax = axes[1]
-ax.plot(ws, p_mean, "o-", ms=4, label="SDE")
-ax.plot(ws, p_ode, "s--", ms=4, label="ODE")
-ax.plot(ws, p_tilt, ":", color="gray", label="tilted law")
+ax.plot(ws, p_mean, "o-", ms=4, color="C0", label="SDE")
+ax.plot(ws, p_ode, "s--", ms=4, color="C1", label="ODE")
+ax.plot(ws, p_tilt, "-.", color="gray", label="tilted law")
 ax.set(xscale="log", xlabel="guidance strength w", ylabel="E[p(c | Y)]")
 ax.legend(fontsize=8)
 fig.tight_layout()
@@ -155,12 +156,25 @@ rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem",
         ours=float((rise > 3).sum()), expected=0.0, tolerance=0.0, kind="abs", note="monotone decrease")
 rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem", quantity="max over w of E[1/p] (SDE, identity) - 1/p(c)",
         ours=float((id_mean - 1 / pc).max()), note="negative: guidance never does worse than w = 0")
+for j in (0, num_w - 1):
+    rec.add(item="P3 mixture experiment (E11)", figure="fig-ch06-theorem", quantity=f"E[p(c|Y)] SDE at w = {ws[j]:g}",
+            ours=float(p_mean[j]), note=f"{paper_trials} trials; the paper's N read as {paper_steps} sampler steps")
+
+# %%
+display(Markdown(
+    f"**Reading the figure.** For $w \\gtrsim 1$ the Monte Carlo mean of $1/p(c\\mid Y^w)$ and the identity's right-hand "
+    f"side, computed along the same paths, agree within Monte Carlo error, and the identity decreases from "
+    f"$1/p(c) = {1 / pc:g}$. At small $w$ the naive Monte Carlo points scatter far from the identity (at $w$ = "
+    f"{ws[0]:g}: {inv_mc[0]:.2f} $\\pm$ {2 * inv_se[0]:.2f} (2 s.e.) against {id_mean[0]:.2f}), and their error bars "
+    f"cannot be trusted: there $1/p(c\\mid Y^w)$ is heavy-tailed, so both the sample mean and its standard error are "
+    f"unreliable (next section), while the identity is not. "
+    f"The paper's $N$ is read here as the number of sampler steps ({paper_steps} DDPM ancestral steps, "
+    f"{paper_trials} trials per $w$); the paper does not say what $N$ counts. From $w$ = {ws[0]:g} to {ws[-1]:g} the "
+    f"SDE's mean confidence $\\mathbb E[p(c\\mid Y^w)]$ rises from {p_mean[0]:.3f} to {p_mean[-1]:.3f}. The ODE "
+    f"values (quadrature) stay below $1/p(c)$ here (largest {inv_ode.max():.3f})."))
 
 # %% [markdown]
-# **Reading the figure.** For $w \gtrsim 1$ the Monte Carlo mean of $1/p(c\mid Y^w)$ and the identity's right-hand
-# side, computed along the same paths, agree within Monte Carlo error, and the identity decreases monotonically from
-# $1/p(c) = 2$. At small $w$ the Monte Carlo points fall below the identity: there $1/p(c\mid Y^w)$ is heavy-tailed
-# and the sample mean is biased low (next section), while the identity is not. The ODE sampler also stays below $1/p(c)$ here, but nothing forces it to (see {doc}`ch07_guidance_samples`).
+# Nothing forces the ODE sampler to stay below $1/p(c)$ (see {doc}`ch07_guidance_samples`).
 # The tilted law $p(x\mid c)p(c\mid x)^w$, which guidance is often assumed to sample, gives visibly different
 # numbers: guided diffusion does not sample it ({cite:t}`chidambaram2024guidance` prove this).
 #
@@ -197,7 +211,7 @@ plt.show()
 
 # %%
 rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-naive", quantity="naive MC median of E[1/p] at w = 0, N = 10^4",
-        ours=float(tab.loc[tab.N == 10**4, "median"].iloc[0]), note="exact 2; biased low (infinite variance)")
+        ours=float(tab.loc[tab.N == 10**4, "median"].iloc[0]), note="exact 2; biased low (infinite variance)");
 
 
 # %% [markdown]
@@ -277,7 +291,7 @@ for w, tol_note in [(0.0, "w = 0: both are p(x|c); tolerance 4 s.e. + 0.01 step 
         rec.add(item="P3 tilted law (Chidambaram et al. 2024)", figure="fig-ch06-tilted2d",
                 quantity="2-D: E[p(c|Y)] ODE minus tilted law at w = 4",
                 ours=float(tt.loc[("ODE", w), "mean_p"] - tt.loc[("tilted (quadrature)", w), "mean_p"]), note=tol_note)
-rec.save()
+rec.save();
 
 # %% [markdown]
 # **Reading the figure.** At $w = 0$ the samples of both samplers follow the contours of $p(x\mid c)$ and the mean

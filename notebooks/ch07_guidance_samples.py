@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from IPython.display import Markdown, display
 
 from lowdim import GaussianMixture, MoLRG
 from lowdim.guidance import (GuidedScore, LabelledMixture, coupled_noise, geometric_sigmas, initial_points,
@@ -71,7 +72,12 @@ D = torch.float64
 # the same Brownian increments. A sample is *made worse* when $p(c\mid Y^w) < p(c\mid Y^0)$ on its coupled path.
 # The ODE is a deterministic map of its initial point, so instead of Monte Carlo we integrate over the initial point by
 # quadrature (`ode_quadrature`: the same nodes for every $w$, weighted by $p_{\sigma_{\max}}(y\mid c)\,dy$); its
-# numbers, CDFs and histograms carry no sampling error. The SDE uses coupled Monte Carlo paths (s.e. of a fraction
+# numbers, CDFs and histograms carry no sampling error, only quadrature and step error. The grid of initial points
+# must reach far into the tails: $1/p(c\mid x)$ is heavy-tailed under $p(x\mid c)$ (here the class-1 component at
+# $-5.826$ carries a large part of $\mathbb E[1/p]$ from points where class 0 is very unlikely), so we use 16
+# standard deviations of $p_{\sigma_{\max}}(\cdot\mid c)$ on each side (`ode_quadrature`'s default; 8 missed part of it), and check
+# the result at $w = 0$, where the ODE maps $p_{\sigma_{\max}}(\cdot\mid c)$ exactly onto $p(\cdot\mid c)$ and
+# $\mathbb E[1/p(c\mid Y)] = 1/p(c)$. The SDE uses coupled Monte Carlo paths (s.e. of a fraction
 # $\le 0.5/\sqrt{N}$, 0.004 at the full $N = 2\cdot10^4$).
 
 # %%
@@ -80,6 +86,10 @@ wc0 = torch.tensor([0.1855, 0.4417, 0.3728], dtype=D) * 0.4302
 wc1 = torch.tensor([0.3955, 0.2363, 0.3682], dtype=D) * (1 - 0.4302)
 nu = LabelledMixture(GaussianMixture([[2.655], [0.146], [2.033], [-5.826], [2.625], [-0.396]], [[[v]]] * 6,
                                      torch.cat([wc0, wc1])), [0, 0, 0, 1, 1, 1])
+grid_nu = torch.linspace(-12.0, 12.0, 24001, dtype=D)[:, None]  # spacing 1e-3
+rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="best attainable confidence max_x p(c = 0 | x)",
+        ours=float(torch.exp(nu.log_class_posterior(grid_nu, 0.0)[:, 0]).max()), expected=0.81, tolerance=0.005,
+        kind="abs", note="grid of spacing 1e-3 on [-12, 12]; the reference states 0.81");
 nu_ws = np.array([0.0, 0.3, 1.0, 2.0, 3.0, 5.0, 8.0])
 nW = len(nu_ws)
 sig_nu = geometric_sigmas(nonuni_steps, 0.002, 80.0)
@@ -101,6 +111,19 @@ nu_grid = torch.linspace(-12, 10, 22001, dtype=D)[:, None]
 nu_tilt = tilted_quadrature(nu, 0, nu_ws, nu_grid)
 nonuni.round(4)
 
+# %%
+inv_pc = 1 / float(nu.class_prior[0])
+ode_w0 = float(nonuni[(nonuni.sampler == "ODE") & (nonuni.w == 0.0)].mean_inv_p.iloc[0])
+sde_w0 = float(nonuni[(nonuni.sampler == "SDE") & (nonuni.w == 0.0)].mean_inv_p.iloc[0])
+rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="ODE quadrature at w = 0 vs exact 1/p(c)",
+        ours=ode_w0, expected=inv_pc, tolerance=0.02 * (200 / nonuni_steps) ** 2, kind="abs",
+        note="grid of 16 s.d.; tolerance = Heun step error, second order in the step: 0.02 (200/steps)^2, "
+             "above the error seen at 200 and 1000 steps")
+display(Markdown(f"**Check at $w = 0$:** the ODE quadrature gives $\\mathbb E[1/p(c\\mid Y)]$ = {ode_w0:.4f} against the "
+                 f"exact $1/p(c)$ = {inv_pc:.4f} ({nonuni_steps} steps, {quad_nodes} initial points). The SDE's plain "
+                 f"Monte Carlo mean is {sde_w0:.4f}, {'below' if sde_w0 < inv_pc else 'above'} it: the sample mean of "
+                 "the heavy-tailed $1/p$ is unreliable (chapter 6)."))
+
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Guidance does not improve every sample (1-D mixture with max p(c|x) = 0.81). Top left: CDFs of p(c|Y^w) for the ODE sampler; top right: the same for the SDE. Bottom left: fraction of coupled samples made worse and P(p(c|Y) > 0.8) against w. Bottom right: densities of the guided samples at w = 5 (ODE and SDE) against p(x|c), the tilted law and p(c|x) (right axis). Made by notebook ch07_guidance_samples.", "name": "fig-ch07-nonuniform"}}
 fig, axes = plt.subplots(2, 2, figsize=(11, 8))
 pal = sns.color_palette("viridis", nW)
@@ -112,26 +135,32 @@ for ax, name in zip(axes[0], ["ODE", "SDE"]):
     ax.set(xlabel="p(c | Y)", ylabel="CDF", title=f"{name} sampler", xlim=(0, 0.85))
     ax.legend(fontsize=7)
 ax = axes[1, 0]
+col = {"SDE": "C0", "ODE": "C1"}  # the same colours as in chapter 6
 for name, m in [("ODE", "s--"), ("SDE", "o-")]:
     d = nonuni[nonuni.sampler == name]
-    ax.plot(d.w[1:], d.frac_worse[1:], m, label=f"{name}: fraction made worse")
-    ax.plot(d.w, d.p_above_08, m, alpha=0.5, label=f"{name}: P(p > 0.8)")
+    ax.plot(d.w[1:], d.frac_worse[1:], m, color=col[name], label=f"{name}: fraction made worse")
+    ax.plot(d.w, d.p_above_08, m, color=col[name], alpha=0.4, mfc="none", label=f"{name}: P(p > 0.8)")
 ax.set(xlabel="guidance strength w", ylabel="fraction")
-ax.legend(fontsize=7)
+ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
 ax = axes[1, 1]
 i5 = int(np.where(nu_ws == 5.0)[0][0])
 xg = nu_grid[:, 0].numpy()
 dx = xg[1] - xg[0]
 ax.plot(xg, torch.exp(nu.log_prob(nu_grid, 0.0, 0)).numpy(), "k", lw=1, label="p(x | c)")
-ax.plot(xg, nu_tilt["weights"][i5].numpy() / dx, color="gray", ls=":", label="tilted, w = 5")
-ax.hist(Y["ODE"][i5], bins=200, weights=Wt["ODE"], density=True, histtype="step", label="ODE, w = 5")
-ax.hist(Y["SDE"][i5], bins=200, density=True, histtype="step", label="SDE, w = 5")
+ax.plot(xg, nu_tilt["weights"][i5].numpy() / dx, color="gray", ls="-.", label="tilted, w = 5")
+ax.hist(Y["ODE"][i5], bins=200, weights=Wt["ODE"], density=True, histtype="step", color=col["ODE"], label="ODE, w = 5")
+ax.hist(Y["SDE"][i5], bins=200, density=True, histtype="step", color=col["SDE"], label="SDE, w = 5")
 ax.set(xlim=(-3, 6), xlabel="x", ylabel="density")
+top = max(ax.get_ylim()[1], 1.0)
+ax.set_ylim(0, top)
 ax2 = ax.twinx()
-ax2.plot(xg, nu_tilt["p"].numpy(), color="C3", lw=1)
-ax2.set(ylabel="p(c | x)", ylim=(0, 1))
+pc_line, = ax2.plot(xg, nu_tilt["p"].numpy(), color="C3", lw=1, label="p(c | x) (right axis)")
+ax2.set_ylim(0, top)  # the same scale as the left axis
+ax2.set_ylabel("p(c | x)", color="C3")
+ax2.tick_params(axis="y", colors="C3")
 ax2.grid(False)
-ax.legend(fontsize=7, loc="upper left")
+handles, labels = ax.get_legend_handles_labels()
+ax.legend(handles + [pc_line], labels + [pc_line.get_label()], fontsize=7, loc="upper left")
 fig.tight_layout()
 plt.show()
 
@@ -148,7 +177,7 @@ rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="fracti
 rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="E[1/p] ODE at w = 5 minus at w = 2 (non-monotone)",
         ours=float(ode_t.loc[5.0, "mean_inv_p"] - ode_t.loc[2.0, "mean_inv_p"]), note="reference check: 1.573 - 1.508 > 0")
 rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="E[1/p] SDE at w = 5",
-        ours=float(sde_t.loc[5.0, "mean_inv_p"]), note="reference check: 1.416; unguided 1/p(c) = 2.325")
+        ours=float(sde_t.loc[5.0, "mean_inv_p"]), note="reference check: 1.416; unguided 1/p(c) = 2.325");
 
 # %% [markdown]
 # **Reading the figure.** With the ODE sampler, every sample above confidence 0.8 disappears once $w \gtrsim 5$
@@ -195,16 +224,18 @@ mdf.round(4)
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Guidance on a K-class MoLRG (exact scores, class 0): E[1/p(c|Y)], E[p(c|Y)], the entropy of the sample covariance on the data span, and the energy of the samples in the class's own subspace and in the other classes' subspaces, against w, for the SDE and ODE samplers. Made by notebook ch07_guidance_samples.", "name": "fig-ch07-molrg"}}
 fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+col = {"SDE": "C0", "ODE": "C1"}
 for name, m in [("SDE", "o-"), ("ODE", "s--")]:
     d = mdf[mdf.sampler == name]
     x_ = d.w.clip(lower=0.05)
-    axes[0].plot(x_, d.mean_inv_p, m, label=name)
-    axes[1].plot(x_, d.mean_p, m, label=name)
-    axes[2].plot(x_, d.entropy, m, label=name)
-    axes[3].plot(x_, d.own_energy, m, label=f"{name}: own subspace")
-    axes[3].plot(x_, d.other_energy, m, alpha=0.5, label=f"{name}: other subspaces")
-axes[0].axhline(1 / float(lm.class_prior[0]), color="k", ls=":", lw=1)
-for ax, lab in zip(axes, ["E[1/p(c | Y)]", "E[p(c | Y)]", "entropy on the data span (nats)", "E ||P Y||^2"]):
+    axes[0].plot(x_, d.mean_inv_p, m, color=col[name], label=name)
+    axes[1].plot(x_, d.mean_p, m, color=col[name], label=name)
+    axes[2].plot(x_, d.entropy, m, color=col[name], label=name)
+    axes[3].plot(x_, d.own_energy, m, color=col[name], label=f"{name}: own subspace")
+    axes[3].plot(x_, d.other_energy, m, color=col[name], alpha=0.4, mfc="none", label=f"{name}: other subspaces")
+axes[0].axhline(1 / float(lm.class_prior[0]), color="k", ls=":", lw=1, label="1/p(c)")
+for ax, lab in zip(axes, ["E[1/p(c | Y)]", "E[p(c | Y)]", "entropy on the data span (nats)",
+                          r"$\mathbb{E}\,\Vert P\,Y\Vert^2$"]):
     ax.set(xscale="log", xlabel="w (w = 0 drawn at 0.05)", ylabel=lab)
     ax.legend(fontsize=7)
 fig.tight_layout()
@@ -219,7 +250,15 @@ rec.add(item="Wu et al. 2024 (confidence/entropy)", figure="fig-ch07-molrg", qua
         note="Wu et al. predict a decrease for mean-separated mixtures; the zero-mean MoLRG behaves differently (see text)")
 rec.add(item="P3 Thm (reconstructed)", figure="fig-ch07-molrg", quantity=f"MoLRG n = {molrg_dim}: E[p(c|Y)] SDE at w = 8 minus at w = 0",
         ours=float(ms.loc[8.0, "mean_p"] - ms.loc[0.0, "mean_p"]), note="> 0: confidence rises")
-rec.save()
+rec.save();
+
+# %%
+mo = mdf[mdf.sampler == "ODE"].set_index("w")
+display(Markdown(f"At $w = 0$ both samplers draw $p(\\cdot\\mid c)$, so the exact value is $1/p(c)$ = "
+                 f"{1 / float(lm.class_prior[0]):.3f}; the plain Monte Carlo means over {molrg_points} samples are "
+                 f"{ms.loc[0.0, 'mean_inv_p']:.3f} (SDE) and {mo.loc[0.0, 'mean_inv_p']:.3f} (ODE). A mean below "
+                 "$1/p(c)$ is the heavy-tail bias of plain Monte Carlo explained in chapter 6: $1/p(c\\mid Y)$ is "
+                 "heavy-tailed at small $w$ and its sample mean is usually below its expectation."))
 
 # %% [markdown]
 # **Reading the figure.** In $n = 50$ the average reciprocal confidence falls with $w$ for both samplers and the
