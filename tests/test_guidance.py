@@ -155,6 +155,19 @@ def test_ode_quadrature_w0_mean():
     assert abs(float(r["weights"] @ r["x"][0]) - 2.0) < 0.01
 
 
+def test_ode_quadrature_w0_reaches_the_heavy_tail_of_inverse_confidence():
+    # The reference's non-uniformity mixture (ch07): at w = 0 the PF-ODE maps p_{sigma_max}(.|c) onto p(.|c), so
+    # E[1/p(c|Y)] = 1/p(c) exactly; a grid of initial points 8 sd wide gave 1.99 instead of 2.32 (missed tail).
+    v = 0.5191
+    weights = torch.cat([torch.tensor([0.1855, 0.4417, 0.3728], dtype=DTYPE) * 0.4302,
+                         torch.tensor([0.3955, 0.2363, 0.3682], dtype=DTYPE) * (1 - 0.4302)])
+    model = LabelledMixture(GaussianMixture([[2.655], [0.146], [2.033], [-5.826], [2.625], [-0.396]], [[[v]]] * 6,
+                                            weights), [0, 0, 0, 1, 1, 1])
+    r = ode_quadrature(model, 0, [0.0], geometric_sigmas(200, 0.002, 80.0), num_nodes=801)
+    # Heun step error at 200 steps is ~0.014 here (0.0004 at 1000 steps); 0.03 leaves room, far below the 0.34 gap.
+    assert abs(float(r["weights"] @ (1.0 / r["p"][0])) - 1.0 / 0.4302) < 0.03
+
+
 def test_invalid_inputs_name_the_parameter():
     model = toy_1d()
     x = torch.zeros(3, 1, dtype=DTYPE)
