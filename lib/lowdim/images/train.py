@@ -1,0 +1,256 @@
+"""DDPM training of the book's UNet (eps-prediction, linear beta, T = 1000), resumable bit for bit.
+
+    python -m lowdim.images.train train --run runs/fmnist --dataset fashion-mnist --steps 20000 --seed 0
+    python -m lowdim.images.train export --run runs/fmnist --out data/checkpoints/fmnist_unet.safetensors
+
+Loss (Ho et al. 2020, L_simple): E_{x_0, t ~ U{0..T-1}, eps ~ N(0, I)} || eps - eps_theta(sqrt(ab_t) x_0 +
+sqrt(1 - ab_t) eps, t) ||^2. Adam with linear warm-up of the learning rate, EMA of the weights
+(theta_ema <- d theta_ema + (1 - d) theta after every step).
+
+Every random draw of the loop (minibatch indices, t, eps) comes from one torch.Generator seeded with `seed`, and
+the resume file stores its state with the model, EMA, optimizer, step counter and accumulated wall time, so that
+stopping and resuming reproduces the uninterrupted run exactly (same device and thread count). The resume file is
+written atomically every `checkpoint_every_s` seconds and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from lowdim.images.data import load_dataset
+from lowdim.images.unet import NUM_TIMESTEPS, build_unet, ddpm_alpha_bar, save_weights, unet_config
+
+RESUME_FILE = "resume.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run (stored in the resume file; a resumed run must use the same values)."""
+
+    dataset: str = "fashion-mnist"
+    num_train: int = 0            # 0 = the whole training split, else its first num_train images
+    channels: tuple[int, ...] = (32, 64, 64)
+    batch_size: int = 128
+    lr: float = 2e-4
+    warmup_steps: int = 500
+    ema_decay: float = 0.999
+    seed: int = 0
+    num_timesteps: int = NUM_TIMESTEPS
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first parameter outside its allowed range."""
+        checks = [("num_train", self.num_train >= 0, ">= 0"), ("batch_size", self.batch_size >= 1, ">= 1"),
+                  ("lr", 0 < self.lr < 1, "in (0, 1)"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+                  ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
+                  ("num_timesteps", self.num_timesteps >= 2, ">= 2")]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)}")
+
+
+def training_images(config: TrainConfig, data_dir: Path | None = None) -> torch.Tensor:
+    """The training images (N, C, H, W) in [-1, 1] that the run draws its minibatches from."""
+    ds = load_dataset(config.dataset) if data_dir is None else load_dataset(config.dataset, data_dir)
+    x = ds.x_train
+    if config.num_train > len(x):
+        raise ValueError(f"num_train must be <= {len(x)} for {config.dataset}, got {config.num_train}")
+    return x[: config.num_train] if config.num_train else x
+
+
+def ddpm_loss(model, x0: torch.Tensor, alpha_bar: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """L_simple on one batch: mean over pixels and batch of (eps - eps_theta(x_t, t))^2, t and eps drawn from gen.
+
+    x0: (B, C, H, W); alpha_bar: (T,) float64.  -> scalar loss.
+    """
+    t = torch.randint(0, len(alpha_bar), (x0.shape[0],), generator=gen, device=gen.device)
+    eps = torch.randn(x0.shape, generator=gen, device=gen.device, dtype=x0.dtype)
+    ab = alpha_bar.to(x0.device)[t].to(x0.dtype).view(-1, 1, 1, 1)
+    xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+    return torch.mean((model(xt, t).sample - eps) ** 2)
+
+
+@dataclass
+class TrainState:
+    """Model, EMA copy, optimizer, the run's generator, step counter, wall time and loss log."""
+
+    model: torch.nn.Module
+    ema: torch.nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    step: int = 0
+    wall_s: float = 0.0
+    losses: list = field(default_factory=list)   # [step, mean loss over the last log interval]
+
+    def save(self, path: Path, config: TrainConfig, meta: dict) -> None:
+        """Write the resume file atomically (tmp file + os.replace)."""
+        blob = dict(config=asdict(config), meta=meta, step=self.step, wall_s=self.wall_s, losses=self.losses,
+                    model=self.model.state_dict(), ema=self.ema.state_dict(), opt=self.opt.state_dict(),
+                    gen=self.gen.get_state())
+        tmp = path.with_suffix(".tmp")
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+
+
+def new_state(config: TrainConfig, device: torch.device) -> TrainState:
+    """Initial state: seeded model, EMA = model, Adam, generator seeded with config.seed + 1."""
+    model = build_unet(unet_config(channels=config.channels), config.seed).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    gen = torch.Generator(device=device).manual_seed(config.seed + 1)
+    return TrainState(model, ema, opt, gen)
+
+
+def load_state(path: Path, config: TrainConfig, device: torch.device) -> tuple[TrainState, dict]:
+    """Rebuild a TrainState from a resume file; config must equal the stored one."""
+    blob = torch.load(path, map_location=device, weights_only=True)
+    stored = TrainConfig(**{**blob["config"], "channels": tuple(blob["config"]["channels"])})
+    if stored != config:
+        raise ValueError(f"the run in {path.parent} was started with {stored}, not {config}; use a new --run folder")
+    state = new_state(config, device)
+    state.model.load_state_dict(blob["model"])
+    state.ema.load_state_dict(blob["ema"])
+    state.opt.load_state_dict(blob["opt"])
+    state.gen.set_state(blob["gen"].cpu() if device.type == "cpu" else blob["gen"])
+    state.step, state.wall_s, state.losses = blob["step"], blob["wall_s"], blob["losses"]
+    return state, blob["meta"]
+
+
+def auto_device() -> torch.device:
+    """cuda when available, else cpu."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def git_commit(repo: Path) -> str:
+    """HEAD of the repository holding the code ('unknown' outside a git checkout)."""
+    try:
+        return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def hardware(device: torch.device) -> str:
+    """A one-line description of where the run executes."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (cuda), torch {torch.__version__}"
+    return (f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, "
+            f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+
+
+def train(run_dir: Path, config: TrainConfig, steps: int, checkpoint_every_s: float = 300.0, log_every: int = 50,
+          device: torch.device | None = None, data_dir: Path | None = None, progress: bool = True) -> TrainState:
+    """Train (or resume) the run in run_dir until `steps` total optimizer steps; returns the final state.
+
+    lr at step s (0-based) = config.lr * min(1, (s + 1) / warmup_steps). Writes run_dir/resume.pt every
+    checkpoint_every_s seconds of training and at the end, and run_dir/losses.json (the log) at the end.
+    """
+    config.validate()
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if checkpoint_every_s <= 0:
+        raise ValueError(f"checkpoint_every_s must be > 0, got {checkpoint_every_s}")
+    device = device or auto_device()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resume = run_dir / RESUME_FILE
+    if resume.exists():
+        state, meta = load_state(resume, config, device)
+    else:
+        state = new_state(config, device)
+        meta = dict(command=" ".join([Path(sys.executable).name, "-m", "lowdim.images.train"] + sys.argv[1:]),
+                    commit=git_commit(Path(__file__).resolve().parent), hardware=hardware(device))
+    x_all = training_images(config, data_dir).to(device)
+    alpha_bar = ddpm_alpha_bar(config.num_timesteps).to(device)
+    state.model.train()
+    last_ckpt, window = time.perf_counter(), []
+    bar = tqdm(total=steps, initial=state.step, desc="DDPM training", disable=not progress, mininterval=5)
+    while state.step < steps:
+        t0 = time.perf_counter()
+        for g in state.opt.param_groups:
+            g["lr"] = config.lr * min(1.0, (state.step + 1) / max(config.warmup_steps, 1))
+        idx = torch.randint(0, len(x_all), (config.batch_size,), generator=state.gen, device=device)
+        loss = ddpm_loss(state.model, x_all[idx], alpha_bar, state.gen)
+        state.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        state.opt.step()
+        with torch.no_grad():
+            for pe, p in zip(state.ema.parameters(), state.model.parameters()):
+                pe.lerp_(p, 1.0 - config.ema_decay)
+        state.step += 1
+        window.append(loss.item())
+        if state.step % log_every == 0 or state.step == steps:
+            state.losses.append([state.step, sum(window) / len(window)])
+            bar.set_postfix(loss=f"{state.losses[-1][1]:.4f}")
+            window = []
+        bar.update(1)
+        now = time.perf_counter()
+        state.wall_s += now - t0
+        if now - last_ckpt >= checkpoint_every_s or state.step == steps:
+            state.save(resume, config, meta)
+            last_ckpt = now
+    bar.close()
+    (run_dir / "losses.json").write_text(json.dumps(state.losses) + "\n")
+    return state
+
+
+def export(run_dir: Path, out: Path) -> dict:
+    """Write the EMA weights of run_dir/resume.pt to `out` (.safetensors) with a provenance JSON beside it."""
+    blob = torch.load(Path(run_dir) / RESUME_FILE, map_location="cpu", weights_only=True)
+    config = TrainConfig(**{**blob["config"], "channels": tuple(blob["config"]["channels"])})
+    model = build_unet(unet_config(channels=config.channels), config.seed)
+    model.load_state_dict(blob["ema"])
+    provenance = dict(blob["meta"], weights="EMA", train_config=blob["config"], steps=blob["step"],
+                      images_seen=blob["step"] * config.batch_size, wall_time_s=round(blob["wall_s"], 1),
+                      final_loss=blob["losses"][-1][1] if blob["losses"] else None,
+                      resume_file=str(Path(run_dir) / RESUME_FILE))
+    return save_weights(model, Path(out), provenance)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: `train` (start or resume a run) and `export` (EMA weights + provenance)."""
+    p = argparse.ArgumentParser(prog="python -m lowdim.images.train", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="start or resume a run")
+    t.add_argument("--run", type=Path, required=True, help="run folder (resume.pt is resumed if present)")
+    t.add_argument("--steps", type=int, required=True, help="total optimizer steps of the run")
+    t.add_argument("--dataset", default="fashion-mnist")
+    t.add_argument("--num-train", type=int, default=0, help="first N training images (0 = all)")
+    t.add_argument("--channels", type=int, nargs="+", default=[32, 64, 64])
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--warmup-steps", type=int, default=500)
+    t.add_argument("--ema-decay", type=float, default=0.999)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    t.add_argument("--checkpoint-every-s", type=float, default=300.0)
+    e = sub.add_parser("export", help="write EMA weights + provenance JSON")
+    e.add_argument("--run", type=Path, required=True)
+    e.add_argument("--out", type=Path, required=True, help="path of the .safetensors file")
+    a = p.parse_args(argv)
+    if a.cmd == "export":
+        print(json.dumps(export(a.run, a.out), indent=2))
+        return
+    if a.threads < 0:
+        raise ValueError(f"--threads must be >= 0, got {a.threads}")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    cfg = TrainConfig(dataset=a.dataset, num_train=a.num_train, channels=tuple(a.channels), batch_size=a.batch_size,
+                      lr=a.lr, warmup_steps=a.warmup_steps, ema_decay=a.ema_decay, seed=a.seed)
+    st = train(a.run, cfg, a.steps, checkpoint_every_s=a.checkpoint_every_s)
+    print(f"step {st.step}, loss {st.losses[-1][1]:.4f}, wall {st.wall_s:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
