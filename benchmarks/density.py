@@ -1,5 +1,5 @@
 """Benchmark: log p_0(x) of an exact Gaussian mixture by the score-based density formula (paper 2, eq. (3.1a),
-reconstructed; `lowdim.density`) and by the probability-flow ODE (`lowdim.likelihood`), error against cost.
+reconstructed; `lowdim.density.formula`) and by the probability-flow ODE (`lowdim.density.likelihood`), error against cost.
 
 Cases (one run each, exact log p by log-sum-exp as the reference):
   * d = 2: the 2-component mixture of chapter 4 (E1), 20 points drawn from it. Formula: Gauss-Hermite over Z
@@ -22,8 +22,8 @@ import time
 import torch
 
 from lowdim import GaussianMixture
-from lowdim import density as D
-from lowdim import likelihood as L
+from lowdim.density import formula as D
+from lowdim.density import likelihood as L
 from lowdim import schedules as S
 
 DT = torch.float64

@@ -17,7 +17,8 @@ import time
 import torch
 
 from lowdim import GaussianMixture, MoLRG
-from lowdim.guidance import GuidedScore, LabelledMixture, geometric_sigmas, initial_points, sample_ancestral, sample_ode
+from lowdim.schedules import geometric_sigmas
+from lowdim.guidance import GuidedScore, LabelledMixture, initial_points, sample_ancestral, sample_ode
 
 D = torch.float64
 

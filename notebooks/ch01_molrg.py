@@ -47,8 +47,8 @@ import torch
 
 from lowdim import MoLRG
 from lowdim.metrics import snr
-from lowdim.molrg import gated_denoiser, shrinkage_coefficients
-from lowdim.reproduction import Reproduction
+from lowdim.representation.molrg import gated_denoiser, shrinkage_coefficients
+from lowdim.book.reproduction import Reproduction
 from lowdim.schedules import ddpm_sigma_at, paper1_sigma_grid
 
 sns.set_theme(style="whitegrid", context="notebook")

@@ -51,10 +51,10 @@ import torch
 from IPython.display import Markdown, display
 
 from lowdim import MoLRG
-from lowdim.reproduction import Reproduction
-from lowdim.representation import is_decreasing, is_unimodal, posterior_curve, with_class_means
+from lowdim.book.reproduction import Reproduction
+from lowdim.representation.curves import is_decreasing, is_unimodal, posterior_curve, with_class_means
 from lowdim.schedules import paper1_sigma_grid
-from lowdim.theory import confidence_rate, lemma2_weights, theorem1_snr
+from lowdim.representation.theory import confidence_rate, lemma2_weights, theorem1_snr
 
 sns.set_theme(style="whitegrid", context="notebook")
 rec = Reproduction(notebook="ch02_snr_theory")

@@ -59,14 +59,14 @@ import torch
 from IPython.display import Markdown, display
 
 from lowdim import MoLRG
-from lowdim.dae import (block_log_energies, denoising_loss, fit_projection_classifier, match_blocks, noisy_features,
+from lowdim.representation.dae import (block_log_energies, denoising_loss, fit_projection_classifier, match_blocks, noisy_features,
                         orthonormality_error, projection_predict, train_gated_dae, train_gated_dae_restarts)
-from lowdim.ensemble import corrupt_labels, evaluate_ensemble, fit_level_probes, level_accuracy, level_logits
+from lowdim.representation.ensemble import corrupt_labels, evaluate_ensemble, fit_level_probes, level_accuracy, level_logits
 from lowdim.metrics import snr
-from lowdim.representation import is_unimodal
-from lowdim.reproduction import Reproduction
+from lowdim.representation.curves import is_unimodal
+from lowdim.book.reproduction import Reproduction
 from lowdim.schedules import ddpm_sigma_at, ddpm_sigmas
-from lowdim.theory import theorem1_snr
+from lowdim.representation.theory import theorem1_snr
 
 sns.set_theme(style="whitegrid", context="notebook")
 torch.set_num_threads(1)  # the matrices here are tiny: with more threads, synchronisation costs more than it saves

@@ -23,7 +23,7 @@
 # models, where every score, denoiser and log-density is known in closed form. The paper reports no numerical
 # experiments, so every row of the [reproduction table](reproduction.md) from this chapter compares the formula
 # with an exact value (or with a value from the project's reference notes), not with a paper number.
-# Everything is computed by `notebooks/ch04_density.py` with `lowdim.density`.
+# Everything is computed by `notebooks/ch04_density.py` with `lowdim.density.formula`.
 #
 # Conventions: paper 2 uses its own time, $X_t = \sqrt{1-t}\,X_0 + \sqrt t\,Z$ on $t \in [0, 1]$, the VP SDE
 # $dX_t = -X_t\,dt/(2(1-t)) + dB_t/\sqrt{1-t}$ (eq. (2.4)). Here $\bar\alpha = 1 - t$, so on the grid
@@ -60,10 +60,10 @@ import torch
 from scipy.optimize import minimize_scalar
 
 from lowdim import GaussianMixture
-from lowdim import density as D
-from lowdim import likelihood as L
+from lowdim.density import formula as D
+from lowdim.density import likelihood as L
 from lowdim import schedules as S
-from lowdim.reproduction import Reproduction
+from lowdim.book.reproduction import Reproduction
 
 torch.set_num_threads(1)  # small tensors: on a shared 2-core machine two intra-op threads make each op ~100x slower
 sns.set_theme(style="whitegrid", context="notebook")

@@ -17,7 +17,7 @@
 # **Reproduces** three applications in §4 of paper 2 {cite}`li2024density` (Li & Yan, arXiv 2408.16765, **v1**):
 # the diffusion classifier (§4.3), the score-matching regulariser of GANs (§4.2) and the diffusion loss of
 # autoregressive models (§4.4), each on an exactly solvable model. Every number on this page is computed when the
-# book is built, by `notebooks/ch05_density_apps.py` with `lowdim.classifier` and `lowdim.applications`; the
+# book is built, by `notebooks/ch05_density_apps.py` with `lowdim.density.classifier` and `lowdim.density.applications`; the
 # headline numbers go to the [reproduction table](reproduction.md).
 #
 # ```{admonition} Provenance
@@ -58,10 +58,10 @@ import torch
 from IPython.display import Markdown, display
 
 from lowdim import GaussianMixture, MoLRG
-from lowdim import applications as A
-from lowdim import classifier as C
-from lowdim import density as D
-from lowdim.reproduction import Reproduction
+from lowdim.density import applications as A
+from lowdim.density import classifier as C
+from lowdim.density import formula as D
+from lowdim.book.reproduction import Reproduction
 
 sns.set_theme(style="whitegrid", context="notebook")
 rec = Reproduction(notebook="ch05_density_apps")

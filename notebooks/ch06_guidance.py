@@ -35,7 +35,7 @@
 # guidance $s_\sigma(x\mid c) + w\nabla\log p_\sigma(c\mid x)$ and classifier-free guidance
 # $(1+w)s_\sigma(x\mid c) - w s_\sigma(x)$ are the same vector field (Bayes: $\nabla\log p_\sigma(c\mid x) =
 # s_\sigma(x\mid c) - s_\sigma(x)$; the library computes the first by autograd and tests the equality). Samplers
-# (`lowdim.guidance`): the reverse SDE as DDPM ancestral sampling and the probability-flow ODE (Heun), both over a
+# (`lowdim.guidance.theorem`): the reverse SDE as DDPM ancestral sampling and the probability-flow ODE (Heun), both over a
 # grid uniform in $\log\sigma$ from $\sigma_{\max} = 80$ to $\sigma_{\min} = 0.002$, then one last step to
 # $\sigma = 0$; they start from the exact $p_{\sigma_{\max}}(\cdot\mid c)$.
 
@@ -62,9 +62,10 @@ import torch
 from IPython.display import Markdown, display
 
 from lowdim import GaussianMixture
-from lowdim.guidance import (GuidedScore, LabelledMixture, geometric_sigmas, initial_points, martingale_callback,
+from lowdim.schedules import geometric_sigmas
+from lowdim.guidance import (GuidedScore, LabelledMixture, initial_points, martingale_callback,
                              ode_quadrature, sample_ancestral, sample_ode, tilted_quadrature)
-from lowdim.reproduction import Reproduction
+from lowdim.book.reproduction import Reproduction
 
 sns.set_theme(style="whitegrid", context="notebook")
 rec = Reproduction(notebook="ch06_guidance")

@@ -51,9 +51,10 @@ import torch
 from IPython.display import Markdown, display
 
 from lowdim import GaussianMixture, MoLRG
-from lowdim.guidance import (GuidedScore, LabelledMixture, coupled_noise, geometric_sigmas, initial_points,
+from lowdim.schedules import geometric_sigmas
+from lowdim.guidance import (GuidedScore, LabelledMixture, coupled_noise, initial_points,
                              ode_quadrature, sample_ancestral, sample_ode, tilted_quadrature)
-from lowdim.reproduction import Reproduction
+from lowdim.book.reproduction import Reproduction
 
 sns.set_theme(style="whitegrid", context="notebook")
 rec = Reproduction(notebook="ch07_guidance_samples")

@@ -11,6 +11,6 @@ for arg in "$@"; do
     esac
 done
 source scripts/env.sh
-python -m lowdim.build --mode "$mode"
+python -m lowdim.book.build --mode "$mode"
 jupyter-book build -W -n --keep-going .
 echo "book: $(pwd)/_build/html/index.html"

@@ -1,4 +1,4 @@
-"""Tests for lowdim.classifier (diffusion classifier) and lowdim.applications (GAN regulariser, AR diffusion loss).
+"""Tests for lowdim.density.classifier (diffusion classifier) and lowdim.density.applications (GAN regulariser, AR diffusion loss).
 
 References are independent: scipy.stats for the Bayes posterior and the log-densities, closed-form Gaussian
 entropy/moments, and autograd.
@@ -14,9 +14,9 @@ import torch
 from scipy.stats import multivariate_normal, norm
 
 from lowdim import GaussianMixture, MoLRG
-from lowdim import applications as A
-from lowdim import classifier as C
-from lowdim import density as D
+from lowdim.density import applications as A
+from lowdim.density import classifier as C
+from lowdim.density import formula as D
 
 DT = torch.float64
 MEANS = np.array([[-1.5, 0.0], [1.2, 1.0], [1.8, -0.8]])

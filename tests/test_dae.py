@@ -1,4 +1,4 @@
-"""lowdim.dae: training the gated DAE of paper 1 (eqs. 4-5), subspace recovery, probes."""
+"""lowdim.representation.dae: training the gated DAE of paper 1 (eqs. 4-5), subspace recovery, probes."""
 
 import numpy as np
 import pytest
@@ -6,9 +6,9 @@ import torch
 from scipy.linalg import subspace_angles
 
 from lowdim import MoLRG
-from lowdim.dae import (block_log_energies, denoising_loss, fit_projection_classifier, match_blocks, noisy_features, orthonormality_error,
+from lowdim.representation.dae import (block_log_energies, denoising_loss, fit_projection_classifier, match_blocks, noisy_features, orthonormality_error,
                         principal_angles, projection_predict, train_gated_dae, train_gated_dae_restarts)
-from lowdim.molrg import gated_denoiser
+from lowdim.representation.molrg import gated_denoiser
 from lowdim.schedules import ddpm_sigmas
 
 DELTA = 0.2
@@ -131,7 +131,7 @@ def test_block_log_energies_against_a_loop():
 
 def test_linear_probe_reads_block_energies_but_not_h():
     # zero-mean classes: the class information is second order, so a linear probe needs the block energies
-    from lowdim.ensemble import fit_level_probes, level_accuracy, level_logits
+    from lowdim.representation.ensemble import fit_level_probes, level_accuracy, level_logits
     model = MoLRG.random(20, [3, 3, 3], delta=0.2, seed=1)
     U = torch.cat(model.bases, dim=1)
     x_tr, y_tr = model.sample(1500, seed=2)

@@ -1,4 +1,4 @@
-"""Tests for the Li-Yan time convention (lowdim.schedules) and the score-based density formula (lowdim.density).
+"""Tests for the Li-Yan time convention (lowdim.schedules) and the score-based density formula (lowdim.density.formula).
 
 References are independent: scipy.stats (exact log-densities of the noised mixtures), numpy re-implementations of
 the schedules, and values from the project's reference notes (paper2-density-and-paper3-guidance.md, Sec. 2.2).
@@ -14,7 +14,7 @@ import torch
 from scipy.stats import multivariate_normal, norm
 
 from lowdim import GaussianMixture
-from lowdim import density as D
+from lowdim.density import formula as D
 from lowdim import schedules as S
 
 DTYPE = torch.float64

@@ -1,11 +1,11 @@
-"""lowdim.ensemble: per-level BatchNorm + linear probes and their soft vote (paper 1, v1; v3 App. B.4)."""
+"""lowdim.representation.ensemble: per-level BatchNorm + linear probes and their soft vote (paper 1, v1; v3 App. B.4)."""
 
 import math
 
 import pytest
 import torch
 
-from lowdim.ensemble import (corrupt_labels, ensemble_predict, ensemble_window, evaluate_ensemble, fit_level_probes,
+from lowdim.representation.ensemble import (corrupt_labels, ensemble_predict, ensemble_window, evaluate_ensemble, fit_level_probes,
                              level_accuracy, level_logits)
 
 

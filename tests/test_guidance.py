@@ -1,4 +1,4 @@
-"""Tests for lowdim.guidance: guided scores, samplers, the martingale identity and the tilted law.
+"""Tests for lowdim.guidance.theorem: guided scores, samplers, the martingale identity and the tilted law.
 
 References: autograd (classifier gradient vs the CFG combination), scipy.stats (exact mixture CDFs for KS tests),
 numpy quadrature (tilted law), scipy logsumexp (class posteriors).
@@ -15,10 +15,10 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from lowdim import GaussianMixture, MoLRG
+from lowdim.schedules import geometric_sigmas
 from lowdim.guidance import (
     GuidedScore,
     LabelledMixture,
-    geometric_sigmas,
     initial_points,
     martingale_callback,
     ode_quadrature,

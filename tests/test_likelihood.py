@@ -1,4 +1,4 @@
-"""Tests for lowdim.likelihood (PF-ODE log-likelihood in Li-Yan log-SNR time) against exact mixture log-densities
+"""Tests for lowdim.density.likelihood (PF-ODE log-likelihood in Li-Yan log-SNR time) against exact mixture log-densities
 from scipy.stats, and the Hutchinson estimator against the exact divergence."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import torch
 from scipy.stats import multivariate_normal, norm
 
 from lowdim import GaussianMixture
-from lowdim import density as D
-from lowdim import likelihood as L
+from lowdim.density import formula as D
+from lowdim.density import likelihood as L
 from lowdim import schedules as S
 
 DTYPE = torch.float64

@@ -1,4 +1,4 @@
-"""Tests for lowdim.molrg: the low-rank MoLRG path (paper 1, Assumption 1, Prop. 1, Definition 1).
+"""Tests for lowdim.representation.molrg: the low-rank MoLRG path (paper 1, Assumption 1, Prop. 1, Definition 1).
 
 References: the dense GaussianMixture of `to_mixture()`, scipy.stats.multivariate_normal with covariances built here
 from the bases (conftest.molrg_covariances), torch.autograd, Monte Carlo, scipy.linalg.subspace_angles, and the paper's
@@ -26,7 +26,7 @@ from scipy.linalg import subspace_angles
 
 from lowdim import GaussianMixture, MoLRG
 from lowdim.metrics import snr
-from lowdim.molrg import gated_denoiser
+from lowdim.representation.molrg import gated_denoiser
 
 EPS = np.finfo(np.float64).eps
 DTYPE = torch.float64

@@ -1,4 +1,4 @@
-"""The notebook driver (lowdim.build) on throwaway notebooks, and the real book built end to end."""
+"""The notebook driver (lowdim.book.build) on throwaway notebooks, and the real book built end to end."""
 
 import json
 import pathlib
@@ -10,7 +10,7 @@ import sysconfig
 import pytest
 import yaml
 
-from lowdim import build
+from lowdim.book import build
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ HEADER = """# ---
 
 RECORD = """
 import os
-from lowdim.reproduction import Reproduction
+from lowdim.book.reproduction import Reproduction
 
 assert os.environ["PYTHONHASHSEED"] == "0"  # set by the driver for reproducible str hashes
 
@@ -153,7 +153,7 @@ def test_parallel_run_collects_reproduction_rows(project):
 @pytest.mark.slow
 def test_book_builds(tmp_path):
     """Every real notebook executes (quick mode, into book/generated) and the book builds with -W -n."""
-    driver = subprocess.run([sys.executable, "-m", "lowdim.build", "--mode", "quick"], cwd=ROOT,
+    driver = subprocess.run([sys.executable, "-m", "lowdim.book.build", "--mode", "quick"], cwd=ROOT,
                             capture_output=True, text=True)
     assert driver.returncode == 0, driver.stdout + driver.stderr
     jupyter_book = pathlib.Path(sysconfig.get_path("scripts")) / "jupyter-book"

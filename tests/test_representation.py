@@ -1,4 +1,4 @@
-"""lowdim.representation (paper 1): exact-denoiser SNR curves against the paper's Table 4, the analytic limits of
+"""lowdim.representation.curves (paper 1): exact-denoiser SNR curves against the paper's Table 4, the analytic limits of
 Definition 1, and the posterior MSE of the v1 trade-off."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lowdim import MoLRG
-from lowdim.representation import is_decreasing, is_unimodal, posterior_curve, with_class_means
+from lowdim.representation.curves import is_decreasing, is_unimodal, posterior_curve, with_class_means
 
 DELTA, RANK = 0.2, 5
 

@@ -1,12 +1,12 @@
-"""lowdim.reproduction: row status, input validation, saving and the summary page."""
+"""lowdim.book.reproduction: row status, input validation, saving and the summary page."""
 
 import json
 import math
 
 import pytest
 
-from lowdim import reproduction
-from lowdim.reproduction import Reproduction
+from lowdim.book import reproduction
+from lowdim.book.reproduction import Reproduction
 
 ROW = dict(item="Prop. 1", figure="fig-x", quantity="max |residual|")
 

@@ -1,4 +1,4 @@
-"""Theorem 1 of paper 1 (lowdim.theory) against Monte Carlo on the MoLRG and against its limits."""
+"""Theorem 1 of paper 1 (lowdim.representation.theory) against Monte Carlo on the MoLRG and against its limits."""
 
 import math
 
@@ -7,8 +7,8 @@ import torch
 
 from lowdim import MoLRG
 from lowdim.metrics import snr
-from lowdim.molrg import gate_logit_coefficients, shrinkage_coefficients
-from lowdim.theory import lemma2_weights, logit_gap, theorem1_snr
+from lowdim.representation.molrg import gate_logit_coefficients, shrinkage_coefficients
+from lowdim.representation.theory import lemma2_weights, logit_gap, theorem1_snr
 
 DELTA, RANK = 0.2, 5
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from lowdim._checks import DTYPE
+from lowdim.checks import DTYPE
 
 
 REDUCTIONS = ("classes", "pooled")

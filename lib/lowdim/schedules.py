@@ -20,11 +20,11 @@ Grids:
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from lowdim._checks import as_sigma, check_range
-
-DTYPE = torch.float64
+from lowdim.checks import DTYPE, as_sigma, check_range
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -290,3 +290,15 @@ def li_alpha_bars(num_steps: int, c0: float = 2.0, c1: float = 6.0) -> torch.Ten
     rest = rate * torch.clamp(beta1 * (1.0 + rate) ** k, max=1.0)
     betas = torch.cat([beta1.reshape(1), rest]).clamp(max=0.999)
     return alpha_bars_from_betas(betas)
+
+
+def geometric_sigmas(num_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
+                     append_zero: bool = True) -> torch.Tensor:
+    """num_steps levels log-uniform from sigma_max down to sigma_min (uniform in log-SNR), then 0 if asked."""
+    if not isinstance(num_steps, int) or num_steps < 2:
+        raise ValueError(f"num_steps must be an integer >= 2, got {num_steps!r}")
+    check_range("sigma_min", sigma_min, low=0.0, low_open=True)
+    check_range("sigma_max", sigma_max, low=sigma_min, low_open=True)
+    s = torch.logspace(math.log10(sigma_max), math.log10(sigma_min), num_steps, dtype=DTYPE)
+    s[0], s[-1] = sigma_max, sigma_min
+    return torch.cat([s, s.new_zeros(1)]) if append_zero else s

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lowdim._checks import DTYPE, as_points, as_sigma
+from lowdim.checks import DTYPE, as_points, as_sigma
 from lowdim.metrics import snr_from_energies, subspace_energies
 
 INPUTS = ("noisy", "clean")

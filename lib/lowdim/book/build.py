@@ -1,6 +1,6 @@
 """Execute the book's notebooks with papermill and summarise their reproduction rows.
 
-    python -m lowdim.build [--mode quick|full] [--jobs N] [--out DIR] [--force] [names...]
+    python -m lowdim.book.build [--mode quick|full] [--jobs N] [--out DIR] [--force] [names...]
 
 Sources are the jupytext (py:percent) files notebooks/*.py; their papermill parameters per mode live in
 notebooks/parameters.yaml (`<stem>: {quick: {...}, full: {...}}`). Executed notebooks go to book/generated/
@@ -28,7 +28,7 @@ import papermill
 import yaml
 from tqdm import tqdm
 
-from lowdim import reproduction
+from lowdim.book import reproduction
 
 MODES = ("quick", "full")
 
@@ -204,8 +204,8 @@ def run(project: Project, mode: str, jobs: int | None = None, force: bool = Fals
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    root = pathlib.Path(__file__).resolve().parents[2]
-    parser = argparse.ArgumentParser(prog="python -m lowdim.build", description=__doc__.splitlines()[0])
+    root = pathlib.Path(__file__).resolve().parents[3]
+    parser = argparse.ArgumentParser(prog="python -m lowdim.book.build", description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=MODES, default="full", help="parameter set from notebooks/parameters.yaml")
     parser.add_argument("--jobs", type=int, default=None,
                         help="notebooks run in parallel (default: min(#notebooks, #cpus))")

@@ -25,8 +25,8 @@ import torch
 from torch.func import vmap
 from tqdm import tqdm  # plain tqdm: tqdm.auto warns in kernels without ipywidgets
 
-from lowdim._checks import DTYPE, as_points, as_sigma, check_range
-from lowdim.molrg import _random_orthonormal, gated_denoiser
+from lowdim.checks import DTYPE, as_points, as_sigma, check_range
+from lowdim.representation.molrg import _random_orthonormal, gated_denoiser
 
 
 @dataclass

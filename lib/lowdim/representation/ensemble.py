@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from lowdim._checks import DTYPE, check_range
+from lowdim.checks import DTYPE, check_range
 
 BATCHNORM_EPS = 1e-5  # torch.nn.BatchNorm1d default
 

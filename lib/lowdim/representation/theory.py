@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from lowdim._checks import as_sigma, check_range
+from lowdim.checks import as_sigma, check_range
 
 LOGIT_GAPS = ("paper", "exact")
 

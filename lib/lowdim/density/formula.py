@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from lowdim import schedules as S
-from lowdim._checks import DTYPE, check_range
+from lowdim.checks import DTYPE, check_range
 
 FORMS = ("score", "eps", "x0")
 LOG_2PI_E = math.log(2.0 * math.pi * math.e)

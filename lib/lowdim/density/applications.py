@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from lowdim import density as D
-from lowdim._checks import DTYPE
-from lowdim.classifier import TimeRule
+from lowdim.density import formula as D
+from lowdim.checks import DTYPE
+from lowdim.density.classifier import TimeRule
 
 LOG_2PI_E = math.log(2.0 * math.pi * math.e)
 

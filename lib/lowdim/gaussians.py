@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from lowdim._checks import DTYPE, as_points, as_sigma, as_weights
+from lowdim.checks import DTYPE, as_points, as_sigma, as_weights
 
 LOG_2PI = math.log(2.0 * math.pi)
 

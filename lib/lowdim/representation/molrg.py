@@ -25,8 +25,8 @@ import math
 
 import torch
 
-from lowdim._checks import DTYPE, as_points, as_sigma, as_weights, check_orthonormal, check_range
-from lowdim.mixture import LOG_2PI, GaussianMixture, _generator
+from lowdim.checks import DTYPE, as_points, as_sigma, as_weights, check_orthonormal, check_range
+from lowdim.gaussians import LOG_2PI, GaussianMixture, _generator
 
 
 class MoLRG:

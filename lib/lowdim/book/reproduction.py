@@ -124,7 +124,7 @@ def markdown_table(rows: list[dict], mode: str) -> str:
     """The MyST page: one table row per recorded number, figures and notebooks as cross-references."""
     lines = [
         "# Reproduction summary", "",
-        f"Every headline number the notebooks record, from the **{mode}** run of `python -m lowdim.build`.",
+        f"Every headline number the notebooks record, from the **{mode}** run of `python -m lowdim.book.build`.",
         "The paper value is the number the paper reports; *theory:* marks a theoretical value instead.",
         "A row is *reproduced* when our value lies within the tolerance of it.", "",
         f":::{{table}} Recorded numbers ({mode} run)", ":widths: auto", "",

@@ -1,7 +1,7 @@
 """The diffusion classifier (Li et al. 2023, "Your diffusion model is secretly a zero-shot classifier") and its
 exact, ELBO-weighted form from the density formula (Li & Yan, arXiv 2408.16765 v1, Sec. 4.3; reconstructed).
 
-By the density formula (`lowdim.density`, eq. (3.1a) as reconstructed) applied to each class-conditional law,
+By the density formula (`lowdim.density.formula`, eq. (3.1a) as reconstructed) applied to each class-conditional law,
 in Li-Yan time X_t = sqrt(1-t) x + sqrt(t) Z and log-SNR lambda = log((1-t)/t),
 
     log p(x | c) = -(n/2) log(2 pi e) - 1/2 int_R E[ ||Z - eps_c(X_t)||^2 - (1-t)||Z||^2 ] d lambda,
@@ -30,9 +30,9 @@ from typing import Callable
 import torch
 
 from lowdim import schedules as S
-from lowdim._checks import DTYPE, as_points
-from lowdim.density import logsnr_grid, residual
-from lowdim.mixture import GaussianMixture
+from lowdim.checks import DTYPE, as_points
+from lowdim.density.formula import logsnr_grid, residual
+from lowdim.gaussians import GaussianMixture
 
 ClassEps = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 

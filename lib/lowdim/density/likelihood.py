@@ -1,6 +1,6 @@
 """Log-likelihood by the probability-flow ODE (Song et al. 2021, "Score-based generative modeling through SDEs",
 Sec. 4.3 and App. D.2), in the Li-Yan time of paper 2 (arXiv 2408.16765 v1, SDE (2.4)); the cross-check E12 of the
-density formula (`lowdim.density`).
+density formula (`lowdim.density.formula`).
 
 The PF-ODE of the Li-Yan SDE dX_t = -X_t dt / (2(1-t)) + dB_t / sqrt(1-t) is
 
@@ -37,9 +37,9 @@ from typing import Callable
 import torch
 from torchdiffeq import odeint
 
-from lowdim import density as D
+from lowdim.density import formula as D
 from lowdim import schedules as S
-from lowdim._checks import DTYPE, check_range
+from lowdim.checks import DTYPE, check_range
 
 DIVERGENCES = ("exact", "hutchinson")
 MAX_STEP = 4.0  # largest dopri5 step in lambda
