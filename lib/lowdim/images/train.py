@@ -4,8 +4,10 @@
     python -m lowdim.images.train export --run runs/fmnist --out data/checkpoints/fmnist_unet.safetensors
 
 Loss (Ho et al. 2020, L_simple): E_{x_0, t ~ U{0..T-1}, eps ~ N(0, I)} || eps - eps_theta(sqrt(ab_t) x_0 +
-sqrt(1 - ab_t) eps, t) ||^2. Adam with linear warm-up of the learning rate, EMA of the weights
-(theta_ema <- d theta_ema + (1 - d) theta after every step).
+sqrt(1 - ab_t) eps, t) ||^2. Adam with linear warm-up of the learning rate, gradients clipped to norm 1 (as in
+DDPM), EMA of the weights after every step, theta_ema <- d_s theta_ema + (1 - d_s) theta with the warm-up
+d_s = min(ema_decay, (1 + s) / (10 + s)) (s = steps done), so that the average forgets the random initialisation
+even in a short run.
 
 Every random draw of the loop (minibatch indices, t, eps) comes from one torch.Generator seeded with `seed`, and
 the resume file stores its state with the model, EMA, optimizer, step counter and accumulated wall time, so that
@@ -30,9 +32,23 @@ import torch
 from tqdm.auto import tqdm
 
 from lowdim.images.data import load_dataset
-from lowdim.images.unet import NUM_TIMESTEPS, build_unet, ddpm_alpha_bar, save_weights, unet_config
+from lowdim.images.unet import NUM_TIMESTEPS, build_unet, save_weights, unet_config
+from lowdim.schedules import ddpm_alpha_bars
 
 RESUME_FILE = "resume.pt"
+GRAD_CLIP = 1.0  # max gradient norm (Ho et al. 2020)
+
+
+def ema_decay_at(ema_decay: float, step: int) -> float:
+    """EMA decay after `step` optimizer steps: min(ema_decay, (1 + step) / (10 + step))."""
+    return min(ema_decay, (1.0 + step) / (10.0 + step))
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """theta_ema <- decay theta_ema + (1 - decay) theta, parameter by parameter (buffers: none in the UNet)."""
+    for pe, p in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(p, 1.0 - decay)
 
 
 @dataclass
@@ -43,8 +59,8 @@ class TrainConfig:
     num_train: int = 0            # 0 = the whole training split, else its first num_train images
     channels: tuple[int, ...] = (32, 64, 64)
     batch_size: int = 128
-    lr: float = 2e-4
-    warmup_steps: int = 500
+    lr: float = 5e-4
+    warmup_steps: int = 100
     ema_decay: float = 0.999
     seed: int = 0
     num_timesteps: int = NUM_TIMESTEPS
@@ -172,7 +188,7 @@ def train(run_dir: Path, config: TrainConfig, steps: int, checkpoint_every_s: fl
         meta = dict(command=" ".join([Path(sys.executable).name, "-m", "lowdim.images.train"] + sys.argv[1:]),
                     commit=git_commit(Path(__file__).resolve().parent), hardware=hardware(device))
     x_all = training_images(config, data_dir).to(device)
-    alpha_bar = ddpm_alpha_bar(config.num_timesteps).to(device)
+    alpha_bar = ddpm_alpha_bars(config.num_timesteps).to(device)
     state.model.train()
     last_ckpt, window = time.perf_counter(), []
     bar = tqdm(total=steps, initial=state.step, desc="DDPM training", disable=not progress, mininterval=5)
@@ -184,11 +200,10 @@ def train(run_dir: Path, config: TrainConfig, steps: int, checkpoint_every_s: fl
         loss = ddpm_loss(state.model, x_all[idx], alpha_bar, state.gen)
         state.opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), GRAD_CLIP)
         state.opt.step()
-        with torch.no_grad():
-            for pe, p in zip(state.ema.parameters(), state.model.parameters()):
-                pe.lerp_(p, 1.0 - config.ema_decay)
         state.step += 1
+        update_ema(state.ema, state.model, ema_decay_at(config.ema_decay, state.step))
         window.append(loss.item())
         if state.step % log_every == 0 or state.step == steps:
             state.losses.append([state.step, sum(window) / len(window)])
@@ -229,8 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--num-train", type=int, default=0, help="first N training images (0 = all)")
     t.add_argument("--channels", type=int, nargs="+", default=[32, 64, 64])
     t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=2e-4)
-    t.add_argument("--warmup-steps", type=int, default=500)
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--warmup-steps", type=int, default=100)
     t.add_argument("--ema-decay", type=float, default=0.999)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")

@@ -23,22 +23,9 @@ import torch
 from diffusers import UNet2DModel
 from safetensors.torch import load_file, save_file
 
-NUM_TIMESTEPS = 1000
-BETA_START, BETA_END = 1e-4, 0.02
+from lowdim.schedules import ddpm_alpha_bars, ddpm_sigmas
 
-
-def ddpm_alpha_bar(num_timesteps: int = NUM_TIMESTEPS) -> torch.Tensor:
-    """alpha_bar_t = prod_{s<=t} (1 - beta_s), beta linear in [1e-4, 0.02] (Ho et al. 2020).  -> (T,) float64."""
-    if num_timesteps < 2:
-        raise ValueError(f"num_timesteps must be >= 2, got {num_timesteps}")
-    betas = torch.linspace(BETA_START, BETA_END, num_timesteps, dtype=torch.float64)
-    return torch.cumprod(1.0 - betas, dim=0)
-
-
-def ddpm_sigmas(num_timesteps: int = NUM_TIMESTEPS) -> torch.Tensor:
-    """sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) on the DDPM grid (increasing).  -> (T,) float64."""
-    ab = ddpm_alpha_bar(num_timesteps)
-    return torch.sqrt((1.0 - ab) / ab)
+NUM_TIMESTEPS = 1000  # linear beta from 1e-4 to 0.02 (lowdim.schedules.ddpm_alpha_bars defaults)
 
 
 def timestep_for_sigma(sigma: float, num_timesteps: int = NUM_TIMESTEPS) -> float:
@@ -128,3 +115,31 @@ def load_pretrained_folder(folder: Path) -> UNet2DModel:
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a diffusers save_pretrained folder (no config.json)")
     return UNet2DModel.from_pretrained(str(folder), local_files_only=True).eval()
+
+
+@torch.inference_mode()
+def sample_ddim(model: UNet2DModel, num_images: int, num_steps: int, seed: int,
+                num_timesteps: int = NUM_TIMESTEPS) -> torch.Tensor:
+    """Deterministic DDIM sampling (Song et al. 2021, eta = 0) on `num_steps` evenly spaced DDPM timesteps.
+
+    x_T ~ N(0, I); for t > t' on the grid: x0_hat = (x_t - sqrt(1 - ab_t) eps_theta) / sqrt(ab_t),
+    x_t' = sqrt(ab_t') x0_hat + sqrt(1 - ab_t') eps_theta; the last step returns x0_hat.
+    -> (num_images, C, H, W) float32 on the model's device (not clipped; images live in [-1, 1]).
+    """
+    if num_images < 1 or not 1 <= num_steps <= num_timesteps:
+        raise ValueError(f"num_images must be >= 1 and num_steps in [1, {num_timesteps}], got {num_images}, {num_steps}")
+    device = next(model.parameters()).device
+    ab = ddpm_alpha_bars(num_timesteps).to(device)
+    steps = torch.linspace(num_timesteps - 1, 0, num_steps).round().long().tolist()
+    c, s = model.config.in_channels, model.config.sample_size
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(num_images, c, s, s, generator=gen).to(device)
+    for i, t in enumerate(steps):
+        eps = model(x, torch.full((num_images,), t, device=device)).sample
+        a = ab[t].float()
+        x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+        if i + 1 == len(steps):
+            return x0
+        a_next = ab[steps[i + 1]].float()
+        x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
+    return x
