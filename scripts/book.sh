@@ -11,6 +11,7 @@ for arg in "$@"; do
     esac
 done
 source scripts/env.sh
+bash scripts/data.sh  # offline image data (Fashion-MNIST, MNIST) into data/raw; fast when present
 python -m lowdim.book.build --mode "$mode"
 jupyter-book build -W -n --keep-going .
 echo "book: $(pwd)/_build/html/index.html"

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+bash scripts/data.sh  # offline image data (Fashion-MNIST, MNIST) into data/raw; fast when present
 python -m pytest -q "$@"

@@ -46,6 +46,7 @@ KNOWN = {
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
 DATASETS = ("fashion-mnist", "mnist", "digits", "cifar10")
+IMAGE_SHAPES = {"fashion-mnist": (1, 28), "mnist": (1, 28), "digits": (1, 8), "cifar10": (3, 32)}  # (channels, side)
 
 
 class DatasetMissingError(RuntimeError):

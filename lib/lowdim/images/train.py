@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from lowdim.images.data import load_dataset
+from lowdim.images.data import DATASETS, IMAGE_SHAPES, load_dataset
 from lowdim.images.unet import NUM_TIMESTEPS, build_unet, save_weights, unet_config
 from lowdim.schedules import ddpm_alpha_bars
 
@@ -67,6 +67,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first parameter outside its allowed range."""
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         checks = [("num_train", self.num_train >= 0, ">= 0"), ("batch_size", self.batch_size >= 1, ">= 1"),
                   ("lr", 0 < self.lr < 1, "in (0, 1)"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
                   ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
@@ -119,9 +121,15 @@ class TrainState:
         os.replace(tmp, path)
 
 
+def model_config(config: TrainConfig) -> dict:
+    """UNet2DModel keyword arguments for the run: the dataset's image shape and the run's channels."""
+    channels, side = IMAGE_SHAPES[config.dataset]
+    return unet_config(sample_size=side, in_channels=channels, channels=config.channels)
+
+
 def new_state(config: TrainConfig, device: torch.device) -> TrainState:
     """Initial state: seeded model, EMA = model, Adam, generator seeded with config.seed + 1."""
-    model = build_unet(unet_config(channels=config.channels), config.seed).to(device)
+    model = build_unet(model_config(config), config.seed).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     gen = torch.Generator(device=device).manual_seed(config.seed + 1)
@@ -224,7 +232,7 @@ def export(run_dir: Path, out: Path) -> dict:
     """Write the EMA weights of run_dir/resume.pt to `out` (.safetensors) with a provenance JSON beside it."""
     blob = torch.load(Path(run_dir) / RESUME_FILE, map_location="cpu", weights_only=True)
     config = TrainConfig(**{**blob["config"], "channels": tuple(blob["config"]["channels"])})
-    model = build_unet(unet_config(channels=config.channels), config.seed)
+    model = build_unet(model_config(config), config.seed)
     model.load_state_dict(blob["ema"])
     provenance = dict(blob["meta"], weights="EMA", train_config=blob["config"], steps=blob["step"],
                       images_seen=blob["step"] * config.batch_size, wall_time_s=round(blob["wall_s"], 1),
