@@ -57,6 +57,8 @@ def test_export_writes_checked_weights_and_provenance(tmp_path):
     out = tmp_path / "ckpt" / "tiny.safetensors"
     meta = export(tmp_path / "run", out)
     assert meta["steps"] == 3 and meta["images_seen"] == 24 and len(meta["sha256"]) == 64
+    shipped_resume = out.with_suffix(".resume.pt")  # a later session continues training from this copy
+    assert shipped_resume.read_bytes() == (tmp_path / "run" / "resume.pt").read_bytes()
     model, loaded = load_weights(out)
     assert loaded == json.loads(out.with_suffix(".json").read_text())
     blob = torch.load(tmp_path / "run" / "resume.pt", weights_only=True)

@@ -22,6 +22,7 @@ import copy
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lowdim.images.data import DATASETS, IMAGE_SHAPES, load_dataset
-from lowdim.images.unet import NUM_TIMESTEPS, build_unet, save_weights, unet_config
+from lowdim.images.unet import NUM_TIMESTEPS, build_unet, save_weights, sha256_file, unet_config
 from lowdim.schedules import ddpm_alpha_bars
 
 RESUME_FILE = "resume.pt"
@@ -229,16 +230,23 @@ def train(run_dir: Path, config: TrainConfig, steps: int, checkpoint_every_s: fl
 
 
 def export(run_dir: Path, out: Path) -> dict:
-    """Write the EMA weights of run_dir/resume.pt to `out` (.safetensors) with a provenance JSON beside it."""
-    blob = torch.load(Path(run_dir) / RESUME_FILE, map_location="cpu", weights_only=True)
+    """Ship a run: its EMA weights to `out` (.safetensors) with a provenance JSON beside it, and a copy of its
+    resume file as `out` with suffix .resume.pt (a later session continues training from it: copy it into a run
+    folder as resume.pt and rerun the same train command with more steps)."""
+    out = Path(out)
+    src = Path(run_dir) / RESUME_FILE
+    blob = torch.load(src, map_location="cpu", weights_only=True)
     config = TrainConfig(**{**blob["config"], "channels": tuple(blob["config"]["channels"])})
     model = build_unet(model_config(config), config.seed)
     model.load_state_dict(blob["ema"])
+    resume_copy = out.with_suffix(".resume.pt")
+    resume_copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, resume_copy)
     provenance = dict(blob["meta"], weights="EMA", train_config=blob["config"], steps=blob["step"],
                       images_seen=blob["step"] * config.batch_size, wall_time_s=round(blob["wall_s"], 1),
                       final_loss=blob["losses"][-1][1] if blob["losses"] else None,
-                      resume_file=str(Path(run_dir) / RESUME_FILE))
-    return save_weights(model, Path(out), provenance)
+                      resume_file=resume_copy.name, resume_sha256=sha256_file(resume_copy), losses=blob["losses"])
+    return save_weights(model, out, provenance)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -263,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("--out", type=Path, required=True, help="path of the .safetensors file")
     a = p.parse_args(argv)
     if a.cmd == "export":
-        print(json.dumps(export(a.run, a.out), indent=2))
+        print(json.dumps({k: v for k, v in export(a.run, a.out).items() if k != "losses"}, indent=2))
         return
     if a.threads < 0:
         raise ValueError(f"--threads must be >= 0, got {a.threads}")
