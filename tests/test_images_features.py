@@ -50,6 +50,9 @@ def test_public_checkpoint_folder_gives_the_same_features(tiny, tmp_path):
     a = extract_features(tiny, x, [0.1], seed=0, progress=False)
     b = extract_features(loaded, x, [0.1], seed=0, progress=False)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    tiny.save_pretrained(tmp_path / "pipeline" / "unet")  # a pipeline snapshot keeps its UNet in unet/
+    c = extract_features(load_pretrained_folder(tmp_path / "pipeline"), x, [0.1], seed=0, progress=False)
+    assert all(torch.equal(a[k], c[k]) for k in a)
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         load_pretrained_folder(tmp_path)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 from diffusers import UNet2DModel
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from lowdim.checks import check_range
 from lowdim.images.unet import NUM_TIMESTEPS, timestep_for_sigma

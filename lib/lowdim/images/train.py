@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from lowdim.images.data import DATASETS, IMAGE_SHAPES, load_dataset
 from lowdim.images.unet import NUM_TIMESTEPS, build_unet, save_weights, sha256_file, unet_config

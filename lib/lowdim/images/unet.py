@@ -110,11 +110,13 @@ def load_weights(path: Path) -> tuple[UNet2DModel, dict]:
 
 
 def load_pretrained_folder(folder: Path) -> UNet2DModel:
-    """A diffusers UNet2DModel from a local `save_pretrained` folder (or a downloaded hub snapshot); no network."""
+    """A diffusers UNet2DModel from a local folder: a `save_pretrained` folder (config.json at its top) or a pipeline
+    snapshot with the UNet in `unet/` (e.g. google/ddpm-cifar10-32). Local files only: no network."""
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise FileNotFoundError(f"{folder} is not a diffusers save_pretrained folder (no config.json)")
-    return UNet2DModel.from_pretrained(str(folder), local_files_only=True).eval()
+    for candidate in (folder, folder / "unet"):
+        if (candidate / "config.json").is_file():
+            return UNet2DModel.from_pretrained(str(candidate), local_files_only=True).eval()
+    raise FileNotFoundError(f"{folder} is not a diffusers save_pretrained folder (no config.json in it or in unet/)")
 
 
 @torch.inference_mode()
