@@ -60,6 +60,7 @@ sample_steps = 50  # DDIM steps for the sample grid
 # %%
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -69,6 +70,9 @@ import seaborn as sns
 import torch
 from IPython.display import Markdown, display
 from scipy.stats import spearmanr
+from tqdm import TqdmWarning
+
+warnings.filterwarnings("ignore", category=TqdmWarning)  # diffusers imports tqdm.auto; the book has no widgets
 
 from lowdim.book.reproduction import Reproduction
 from lowdim.images.data import REPO_ROOT, load_dataset
