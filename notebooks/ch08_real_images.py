@@ -106,10 +106,9 @@ paper_proj = [86.95, 90.36, 90.93, 90.78, 88.48, 82.82, 70.53, 53.84]
 # minutes to a resume file and continues bit for bit from it. **What was traded:** the released EDM CIFAR-10
 # checkpoints the paper probes have about 56 M parameters trained on 200 M images on GPUs; this one has 1.1 M
 # parameters and was trained with one CPU thread of a shared 2-core machine for the time one working session
-# allowed (steps and images seen in the provenance below: about three passes over the training set, a small
-# fraction of a usual training run), with a learning rate (5e-4, 100 warm-up steps) and an EMA warm-up chosen for
-# such a short run. Its samples are a mix of recognisable garments and noisy blotches (figure below). The shipped resume file (`data/checkpoints/fmnist_unet.resume.pt`, with its sha256 in the
-# provenance) lets a later session continue training: copy it to `runs/fmnist/resume.pt` and rerun the same command
+# allowed (steps, images seen and passes over the training set in the provenance below), with a learning rate
+# (5e-4, 100 warm-up steps) and an EMA warm-up chosen for such a short run. The shipped resume file
+# (`data/checkpoints/fmnist_unet.resume.pt`, with its sha256 in the provenance) lets a later session continue training: copy it to `runs/fmnist/resume.pt` and rerun the same command
 # with a larger `--steps`. The full book loads the shipped weights and never retrains; the quick (CI) build trains a
 # tiny model for a few hundred steps through the same training code.
 #
@@ -118,6 +117,7 @@ paper_proj = [86.95, 90.36, 90.93, 90.78, 88.48, 82.82, 70.53, 53.84]
 # (torchvision, downloads CIFAR-10), the same cells run on the paper's dataset; the book itself downloads nothing.
 
 # %%
+data = load_dataset(dataset)
 if pretrained_folder:
     folder = Path(pretrained_folder)
     model = load_pretrained_folder(folder if folder.is_absolute() else REPO_ROOT / folder)
@@ -139,6 +139,10 @@ num_params = sum(p.numel() for p in model.parameters())
 info = {k: provenance.get(k) for k in ("source", "command", "commit", "hardware", "steps", "images_seen",
                                        "wall_time_s", "final_loss", "sha256") if provenance.get(k) is not None}
 info["parameters"] = num_params
+if provenance.get("images_seen"):
+    cfg_used = provenance.get("train_config") or {}
+    info["passes over the training set"] = round(provenance["images_seen"]
+                                                 / (cfg_used.get("num_train") or len(data.y_train)), 2)
 pd.Series(info, name="value").to_frame()
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Training of the model this chapter uses: DDPM loss (mean squared error of the predicted noise, averaged over each logging interval) against the number of optimizer steps. Made by notebook ch08_real_images.", "name": "fig-ch08-training"}}
@@ -151,7 +155,6 @@ plt.tight_layout()
 plt.show()
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Samples of the model (deterministic DDIM, 50 steps unless the parameters say otherwise, seeded), next to real test images of the same dataset. Made by notebook ch08_real_images.", "name": "fig-ch08-samples"}}
-data = load_dataset(dataset)
 samples = sample_ddim(model, num_samples, sample_steps, seed=seed).cpu()
 side = int(np.ceil(np.sqrt(num_samples)))
 
