@@ -18,6 +18,7 @@ mkdir -p _build
 log=_build/jupyter-book.log
 start=$SECONDS
 if ! jupyter-book build -W -n --keep-going . > "$log" 2>&1; then
+    printf '%s\n' "$summary"
     grep -E "WARNING|ERROR|Error|Exception" "$log" >&2 || tail -n 40 "$log" >&2
     echo "book.sh: jupyter-book build failed (full log: $(pwd)/$log)" >&2
     exit 1
