@@ -28,8 +28,9 @@ VIEWPORT = {"width": 1300, "height": 900}  # a laptop screen; the issue's reader
 # Pages screenshotted for review: {file stem: (page, whole page?)}.
 SCREENSHOTS = {"landing": ("index.html", True), "chapter": ("book/generated/ch01_molrg.html", False),
                "dashboard": ("book/generated/reproduction.html", True)}
-# Never copied into the test site: build outputs, the reader's executed notebooks, environments, caches.
-SKIP = {".git", ".venv", "_build", "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+# Never copied into the test site: build outputs, the reader's executed notebooks, environments, caches, and data/
+# (not a book source; notebooks find it through the lowdim package, which they import from the repository).
+SKIP = {".git", ".venv", "_build", "__pycache__", ".pytest_cache", ".ipynb_checkpoints", "data"}
 
 
 # ---- the test copy of the book ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import shutil
+import subprocess
 from types import SimpleNamespace
 
 import book_site
@@ -112,6 +113,13 @@ def test_cli_exits_nonzero_with_message(capsys, tmp_path):
     assert "unknown notebook(s): no_such_notebook" in capsys.readouterr().err
 
 
+def test_kernel_shutdown_noise_is_dropped_and_everything_else_kept(capfd):
+    with build.kernel_stderr():
+        subprocess.run(["bash", "-c", f"echo '{build.KERNEL_NOISE}' >&2; echo 'Traceback: a real error' >&2"])
+    err = capfd.readouterr().err
+    assert "Traceback: a real error" in err and "KeyboardInterrupt" not in err
+
+
 def test_notebook_without_results_is_an_error(project):
     write(project, {"quiet": notebook_source("quiet", body="print(n)\n")}, {"quiet": {"quick": {}, "full": {}}})
     with pytest.raises(build.BuildError, match="notebook quiet ran but wrote no quiet.results.json"):
@@ -140,10 +148,11 @@ def test_stamps_skip_unchanged_and_rerun_on_any_input_change(project):
     assert len(runs(project)) == 6  # --force
 
 
-def test_parallel_run_collects_reproduction_rows(project):
+def test_parallel_run_collects_reproduction_rows(project, capfd):
     write(project, {"a": notebook_source("a"), "b": notebook_source("b")},
           {"a": {"quick": {"n": 2}, "full": {}}, "b": {"quick": {}, "full": {}}})
     result = build.run(project, "quick", jobs=2)
+    assert "without encryption" not in capfd.readouterr().err  # kernels over IPC: no transport warning
     rows = result.rows
     assert sorted(runs(project)) == ["a", "b"]
     assert [(r["notebook"], r["ours"], r["status"]) for r in rows] == [("a", 2.0, "reproduced"), ("b", 1.0, "differs")]

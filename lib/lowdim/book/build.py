@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -149,6 +150,31 @@ def kernel_config(socket_dir: str) -> traitlets.config.Config:
     return traitlets.config.Config({"KernelManager": {"transport": "ipc", "ip": f"{socket_dir}/kernel"}})
 
 
+# The one line a kernel prints that is not about its notebook: jupyter_client interrupts a finished kernel before
+# shutting it down, and ipykernel sometimes logs that interrupt as an error.
+KERNEL_NOISE = "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel."
+
+
+@contextlib.contextmanager
+def kernel_stderr():
+    """Route file descriptor 2 of this process (inherited by the kernel it starts) through a temporary file, then
+    forward every line except KERNEL_NOISE to the real stderr. For the driver's worker processes only."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            log.seek(0)
+            lines = log.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if line.strip() != KERNEL_NOISE))
+            sys.stderr.flush()
+
+
 def execute(nb: nbformat.NotebookNode, name: str, parameters: dict, out_dir: pathlib.Path, stamp_data: dict) -> float:
     """Run one notebook with papermill in `out_dir`; write its stamp (`stamp_data` + seconds) only after success.
 
@@ -159,7 +185,7 @@ def execute(nb: nbformat.NotebookNode, name: str, parameters: dict, out_dir: pat
     results.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
-        with tempfile.TemporaryDirectory(prefix="lowdim-kernel-") as socket_dir:
+        with tempfile.TemporaryDirectory(prefix="lowdim-kernel-") as socket_dir, kernel_stderr():
             papermill.execute_notebook(nb, str(executed), parameters=parameters, cwd=str(out_dir),
                                        kernel_name="python3", language="python", progress_bar=False,
                                        config=kernel_config(socket_dir))
@@ -208,11 +234,11 @@ class Result:
 
 
 def run(project: Project, mode: str, jobs: int | None = None, force: bool = False,
-        names: list[str] | None = None, progress: bool = True) -> Result:
+        names: list[str] | None = None) -> Result:
     """Execute the stale (or, with `force`, all) selected notebooks, then write the reproduction report.
 
-    Stops at the first failing notebook (pending ones are cancelled) with a BuildError. `progress`: one tqdm bar
-    over the selected notebooks (on stderr). Returns the Result (per-notebook seconds and all rows).
+    Stops at the first failing notebook (pending ones are cancelled) with a BuildError. Shows one tqdm bar over the
+    selected notebooks (on stderr) while any runs. Returns the Result (per-notebook seconds and all rows).
     """
     if jobs is not None and jobs < 1:
         raise BuildError(f"jobs must be >= 1, got {jobs}")
@@ -239,7 +265,7 @@ def run(project: Project, mode: str, jobs: int | None = None, force: bool = Fals
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     workers = max(1, min(len(todo), jobs or os.cpu_count() or 1))
     bar = tqdm(total=len(selected), initial=len(selected) - len(todo), unit="notebook", desc=f"notebooks ({mode})",
-               disable=not (progress and todo), dynamic_ncols=True)
+               disable=not todo, dynamic_ncols=True)
     # One process per notebook, not threads: papermill's `cwd` is an os.chdir of the whole process, so with threads
     # one notebook finishing moved the next kernel's working directory (its results.json landed in the wrong place).
     context = multiprocessing.get_context("spawn")
