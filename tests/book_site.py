@@ -150,6 +150,7 @@ class SiteReport:
     pages: list[str]
     failures: dict[str, list[str]]
     screenshots: dict[str, pathlib.Path]
+    internal_links: int  # distinct internal link targets checked
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -171,19 +172,21 @@ def site_pages(html: pathlib.Path) -> list[str]:
                   if not p.relative_to(html).parts[0].startswith("_"))
 
 
-def check_site(html: pathlib.Path, screenshot_dir: pathlib.Path) -> SiteReport:
+def check_site(html: pathlib.Path, screenshot_dir: pathlib.Path,
+               screenshots: dict[str, tuple[str, bool]] = SCREENSHOTS) -> SiteReport:
     """Open every page of the site in headless Chromium and collect what fails (see PAGE_SCRIPT and CHECKS).
 
     images: an image that does not load (or a request for a page resource that fails); links: an internal link
     to a missing file or to a missing anchor; math: `$`, `\\(` or `\\[` left in the rendered text, the sidebar
     and the page title included; wide: a table or code block wider than the content column; scroll: a page
-    wider than the window (a horizontal scrollbar).
+    wider than the window (a horizontal scrollbar). Saves the `screenshots` ({name: (page, whole page?)}) as
+    `screenshot_dir`/name.png.
     """
     from playwright.sync_api import sync_playwright
 
     failures = {check: [] for check in CHECKS}
     screenshot_dir.mkdir(parents=True, exist_ok=True)
-    pages, found, ids, screenshots = site_pages(html), {}, {}, {}
+    pages, found, ids, saved = site_pages(html), {}, {}, {}
     server, base = serve(html)
     try:
         with sync_playwright() as playwright, tempfile.TemporaryDirectory(prefix="lowdim-chromium-") as profile:
@@ -205,18 +208,17 @@ def check_site(html: pathlib.Path, screenshot_dir: pathlib.Path) -> SiteReport:
                 if result["page_width"]:
                     failures["scroll"].append(f"{page}: {result['page_width']}")
                 found[page], ids[page] = result["links"], set(result["ids"])
-                for name, (shot_page, full_page) in SCREENSHOTS.items():
+                for name, (shot_page, full_page) in screenshots.items():
                     if shot_page == page:
-                        screenshots[name] = screenshot_dir / f"{name}.png"
-                        tab.screenshot(path=str(screenshots[name]), full_page=full_page)
+                        saved[name] = screenshot_dir / f"{name}.png"
+                        tab.screenshot(path=str(saved[name]), full_page=full_page)
             browser.close()
     finally:
         server.shutdown()
         server.server_close()
     failures["links"] = broken_links(html, base, found, ids)
-    missing = sorted(set(SCREENSHOTS) - set(screenshots))
-    failures["images"] += [f"screenshot page {SCREENSHOTS[name][0]} is not in the site" for name in missing]
-    return SiteReport(pages=pages, failures=failures, screenshots=screenshots)
+    internal = {href for hrefs in found.values() for href in hrefs if href.startswith(base)}
+    return SiteReport(pages=pages, failures=failures, screenshots=saved, internal_links=len(internal))
 
 
 def broken_links(html: pathlib.Path, base: str, links: dict[str, list[str]], ids: dict[str, set[str]]) -> list[str]:

@@ -191,6 +191,47 @@ def test_snapshot_sees_every_change_to_the_readers_build(tmp_path):
         "created book/generated/b.ipynb", "deleted _build/reproduction.json", "modified book/generated/a.stamp.json"]
 
 
+def test_broken_links_names_missing_files_and_anchors(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for page in ["a.html", "sub/b.html"]:
+        (tmp_path / page).write_text("<html></html>")
+    base = "http://127.0.0.1:8000/"
+    links = {"a.html": [base + "sub/b.html#ok", base + "sub/b.html#gone", base + "missing.html", base + "sub/",
+                        "https://elsewhere.invalid/page.html", base + "a.html"]}
+    ids = {"a.html": set(), "sub/b.html": {"ok"}}
+    assert book_site.broken_links(tmp_path, base, links, ids) == [
+        "a.html: link to missing anchor sub/b.html#gone", "a.html: link to missing missing.html",
+        "a.html: link to missing sub/index.html"]
+
+
+BAD_PAGE = """<html><head><title>Raw \\(x\\)</title></head><body>
+<nav class="bd-sidebar-primary">Guidance lowers \\(\\mathbb E\\)</nav>
+<main><article class="bd-article" style="width: 600px">
+<section id="s"><p>A formula left raw: $x^2$.</p><pre>print("$ in code is fine")</pre>
+<pre style="overflow-x: auto">""" + "x" * 300 + """</pre>
+<img src="missing.png"><img src="ok.svg"></section></article></main>
+<div style="width: 3000px">too wide</div></body></html>"""
+
+
+@pytest.mark.slow
+def test_browser_checks_catch_each_kind_of_failure(tmp_path):
+    """A page with every fault the browser test looks for is reported on each count (the checks can fail)."""
+    if not book_site.CHROMIUM.exists():
+        pytest.fail(f"{book_site.CHROMIUM} is missing: `bash scripts/test.sh` installs it (apt-get install -y chromium)")
+    (tmp_path / "index.html").write_text(BAD_PAGE.replace("</body>", '<a href="gone.html">x</a></body>'))
+    (tmp_path / "ok.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"></svg>')
+    report = book_site.check_site(tmp_path, tmp_path / "shots", screenshots={"page": ("index.html", True)})
+    failures = report.failures
+    assert report.pages == ["index.html"] and report.screenshots["page"].stat().st_size > 0
+    assert any(f.startswith("index.html: http://127.0.0.1:") and f.endswith("/missing.png") for f in failures["images"])
+    assert not any("ok.svg" in f for f in failures["images"])
+    assert failures["links"] == ["index.html: link to missing gone.html"]
+    assert [f.split(": ", 1)[1] for f in failures["math"]] == [
+        'sidebar: "Guidance lowers \\(\\mathbb E\\)"', '#s: "A formula left raw: $x^2$."', '<title>: "Raw \\(x\\)"']
+    assert len(failures["wide"]) == 1 and failures["wide"][0].startswith("index.html: #s: pre ")
+    assert failures["scroll"] and failures["scroll"][0].startswith("index.html: 3")
+
+
 # ---- the real book, built in the tests' own folder (slow: every notebook in quick mode, then the HTML) ----------
 
 SITE = ROOT / "_build" / "test"  # the test copy of the book; its HTML in SITE/_build/html, screenshots beside
@@ -232,11 +273,13 @@ def failures(report: book_site.SiteReport, check: str) -> str:
 @pytest.mark.slow
 def test_site_images_load(site_report):
     assert not site_report.failures["images"], failures(site_report, "images")
+    assert set(site_report.screenshots) == set(book_site.SCREENSHOTS)  # landing page, a chapter, the dashboard
     assert all(path.stat().st_size > 0 for path in site_report.screenshots.values())
 
 
 @pytest.mark.slow
 def test_site_internal_links_resolve(site_report):
+    assert site_report.internal_links > 100  # sidebar, cross-references, figure and equation links
     assert not site_report.failures["links"], failures(site_report, "links")
 
 
