@@ -21,9 +21,10 @@ import threading
 import urllib.parse
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
-# The flags this machine's closed network needs (no background connections, no QUIC); --headless is set by Playwright.
+# The flags this machine's closed network needs (no background connections, no QUIC), and no /dev/shm for shared
+# memory (a container's is small); --headless is set by Playwright, a fresh --user-data-dir by check_site.
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1300, "height": 900}  # a laptop screen; the reader also tried 1920 px
 # Pages screenshotted for review: {file stem: (page, whole page?)}.
 SCREENSHOTS = {"landing": ("index.html", True), "chapter": ("book/generated/ch01_molrg.html", False),
