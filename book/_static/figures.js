@@ -1,0 +1,22 @@
+// A click on a notebook figure opens it at its full size in an overlay; a click or Escape closes it.
+document.addEventListener("DOMContentLoaded", function () {
+  var overlay = document.createElement("div");
+  overlay.className = "figure-zoom";
+  overlay.setAttribute("role", "dialog");
+  overlay.setAttribute("aria-label", "figure at full size (click or Escape to close)");
+  var big = document.createElement("img");
+  overlay.appendChild(big);
+  document.body.appendChild(overlay);
+  function close() { overlay.classList.remove("open"); big.removeAttribute("src"); }
+  overlay.addEventListener("click", close);
+  document.addEventListener("keydown", function (e) { if (e.key === "Escape") close(); });
+  document.querySelectorAll(".cell_output img, figure img, .landing-figure img").forEach(function (img) {
+    img.classList.add("zoomable");
+    img.title = "Click to open the figure at full size";
+    img.addEventListener("click", function () {
+      big.src = img.src;
+      big.alt = img.alt;
+      overlay.classList.add("open");
+    });
+  });
+});
