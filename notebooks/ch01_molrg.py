@@ -40,7 +40,7 @@ tweedie_levels = 33  # noise levels, log-spaced over [1e-5, 1e5]
 
 # %% tags=["remove-input"]
 from lowdim.book.page import Chapter
-from lowdim.book.style import use_book_style
+from lowdim.book.style import relabel, use_book_style
 
 chapter = Chapter("ch01_molrg", globals(), arxiv=["2502.05743v3"])
 chapter.header()
@@ -127,8 +127,10 @@ for t, sigma in zip(timesteps, sigmas.tolist()):
         mse=float(((x_hat - x0) ** 2).sum(dim=1).mean()),
     ))
 table = pd.DataFrame(rows).set_index("timestep")
-table.style.format({"sigma": "{:.3f}", "max_abs_diff_mean": "{:.1e}", "max_abs_diff_gate": "{:.1e}",
-                    "snr": "{:.2f}", "mse": "{:.3f}"})
+relabel(table.style.format({"sigma": "{:.3f}", "max_abs_diff_mean": "{:.1e}", "max_abs_diff_gate": "{:.1e}",
+                            "snr": "{:.2f}", "mse": "{:.3f}"}),
+        {"sigma": "σ", "max_abs_diff_mean": "max |E[x₀|xₜ] − eqs. 4–5|", "max_abs_diff_gate": "max |P(k|xₜ) − gate|",
+         "snr": "SNR", "mse": "MSE"})
 
 # %% tags=["remove-input"]
 prop1_gap = float(table[["max_abs_diff_mean", "max_abs_diff_gate"]].to_numpy().max())

@@ -44,7 +44,7 @@ limit_samples = 20000  # points for the sigma to 0 and sigma to infinity limits
 
 # %% tags=["remove-input"]
 from lowdim.book.page import Chapter
-from lowdim.book.style import use_book_style
+from lowdim.book.style import relabel, use_book_style
 
 chapter = Chapter("ch02_snr_theory", globals(), arxiv=["2502.05743v3", "2502.05743v1"])
 chapter.header()
@@ -109,8 +109,10 @@ for s, p, o in zip(t4["sigma"], t4["paper_90"], t4["ours_90"]):
     rec.add(item="Def. 1 / Table 4", figure="fig-ch02-table4", quantity=f"exact-posterior SNR, binary MoLRG, sigma {s:.3f}",
             ours=o, paper=p, tolerance=0.05, kind="rel",
             note=f"paper: trained DAE; ours: exact posterior, {num_samples} samples")
-t4.style.format({"sigma": "{:.3f}", "paper_90": "{:.2f}", "ours_90": "{:.2f}", "paper_30": "{:.2f}",
-                 "ours_30": "{:.2f}", "rel_diff_90": "{:.1%}"}).hide(axis="index")
+relabel(t4.style.format({"sigma": "{:.3f}", "paper_90": "{:.2f}", "ours_90": "{:.2f}", "paper_30": "{:.2f}",
+                         "ours_30": "{:.2f}", "rel_diff_90": "{:.1%}"}).hide(axis="index"),
+        {"sigma": "σ", "paper_90": "SNR 90°, paper", "ours_90": "SNR 90°, ours", "paper_30": "SNR 30°, paper",
+         "ours_30": "SNR 30°, ours", "rel_diff_90": "relative difference 90°"})
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "SNR (Definition 1) of the exact posterior mean of the binary MoLRG ($n = 50$, $d = 5$, $\\delta = 0.2$) against the noise level, for orthogonal subspaces (90°) and subspaces at 30°, with the paper's Table 4 values (trained DAE) as markers and the two limits $1/((K-1)\\delta^2)$ (dashed) and $1/(K-1)$ (dotted). Made by notebook ch02_snr_theory.", "name": "fig-ch02-table4"}}
 fig, ax = plt.subplots(figsize=(6.6, 3.8))
@@ -343,7 +345,7 @@ for name, model_v, paper_v, offset in (("Table 5 (unequal ranks)", ranks_model, 
                              paper_c1=paper_v["class1"], ours_c1=res["snr_per_class"][:, 1].numpy(),
                              paper_overall=paper_v["overall"], ours_mean=res["snr"].numpy(), ours_pooled=pooled.numpy()))
     display(Markdown(f"**{name}**: SNR per class, the paper's trained DAE against the exact posterior"),
-            rows.rename(columns=appc_labels).round(2))
+            relabel(rows.style.format("{:.2f}").format("{:.3f}", subset=["sigma"]).hide(axis="index"), appc_labels))
 
 # %% [markdown]
 # Table 7's setting is not given beyond "well-separated clusters with non-zero means". Our **reconstruction**
@@ -378,7 +380,8 @@ for ax, letter, (name, v) in zip(axes[:2], "ab", variants.items()):
     ax.loglog(edm_grid, v["paper"]["overall"], "x", ms=8, mew=2, color=colors[2], label="paper, overall")
     ax.set_title(f"({letter}) {name}")
     ax.set_xlabel(r"$\sigma_t$")
-    ax.legend(fontsize=9, loc="lower left")
+    if letter == "a":  # the same six entries in (a) and (b)
+        ax.legend(fontsize=9, loc="lower left", ncol=2)
 axes[0].set_ylabel("SNR")
 ax = axes[2]
 ax.semilogx(t7_grid, t7["snr"], "o-", ms=4, color=colors[0], label="exact SNR (reconstructed setting)")

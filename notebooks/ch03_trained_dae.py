@@ -52,7 +52,7 @@ half_width = 2  # ensemble levels on each side of the best one (paper: 2)
 
 # %% tags=["remove-input"]
 from lowdim.book.page import Chapter
-from lowdim.book.style import use_book_style
+from lowdim.book.style import relabel, use_book_style
 
 chapter = Chapter("ch03_trained_dae", globals(), arxiv=["2502.05743v3", "2502.05743v1"])
 chapter.header()
@@ -150,8 +150,12 @@ recovery = pd.DataFrame(rows).set_index("seed")
 num_recovered = int(recovery["recovered"].sum())
 num_single = int(recovery["single_recovered"].sum())
 print(f"{restarts} candidates per seed, screened after {screen_epochs} of {epochs} epochs; denoising loss at U*: {loss_star:.4f}")
-recovery.style.format({f"class {k + 1}": "{:.1f}" for k in range(num_classes)}
-                      | {"single_run": "{:.1f}", "orthonormality": "{:.1e}", "loss": "{:.4f}"})
+relabel(recovery.style.format({f"class {k + 1}": "{:.1f}" for k in range(num_classes)}
+                              | {"single_run": "{:.1f}", "orthonormality": "{:.1e}", "loss": "{:.4f}"}),
+        {"single_run": "single run: largest angle (°)", "single_recovered": "single run recovers",
+         **{f"class {k + 1}": f"selected: class {k + 1} angle (°)" for k in range(num_classes)},
+         "recovered": "selected run recovers", "near_at_screen": "starts near U* at screening",
+         "loss_separates": "loss separates them", "orthonormality": "orthonormality error", "loss": "denoising loss"})
 
 # %% [markdown]
 # The table gives, per seed: the largest principal angle (degrees, worst class) of a **single run**
@@ -294,7 +298,10 @@ for name in curves:
         summary[f"{key} {name}"] = stack(name, key).mean(0).numpy()
 summary["snr approx (paper D_t)"] = theorem1_snr(sigmas, delta, rank, num_classes, "paper").numpy()
 summary["snr approx (exact D_t)"] = theorem1_snr(sigmas, delta, rank, num_classes, "exact").numpy()
-summary.set_index("timestep").style.format("{:.3f}")
+relabel(summary.set_index("timestep").style.format("{:.3f}").format(
+    "{:.1%}", subset=["lr trained", "proj trained", "lr exact", "proj exact"]),
+    {"sigma": "σ", "lr trained": "LR probe, trained", "proj trained": "projection, trained", "snr trained": "SNR, trained",
+     "lr exact": "LR probe, exact", "proj exact": "projection, exact", "snr exact": "SNR, exact"})
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1, Fig. 3(a) on the $K = 3$ MoLRG: test accuracy (%) of a logistic-regression probe on $h$ (left) and of the projection classifier $\\arg\\max_k \\|V_k^\\top h\\|^2$ (right) against the DDPM timestep, for the trained DAE (thin grey lines: seeds; thick red: mean) and the exact DAE (black dashed: mean, drawn on top; band: ± one standard deviation over seeds). Chance is 33.3 %. Made by notebook ch03_trained_dae.", "name": "fig-ch03-probes"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.9), sharex=True)
@@ -467,7 +474,8 @@ table = pd.DataFrame({
     **{col: [f"{100 * agg.loc[f, (col, 'mean')]:.1f} ± {100 * agg.loc[f, (col, 'std')]:.1f}" for f in agg.index]
        for col in cols},
 })
-table = table.rename(columns={"single_h": "single on h", "gain_h": "gain on h"})
+table = table.rename(columns={"single_h": "single on h", "gain_h": "gain on h", "bayes_best": "Bayes, best level",
+                              "bayes_window": "Bayes, window", "bayes_clean": "Bayes, clean input"})
 table.index = [f"{100 * f:.0f} %" for f in table.index]
 table.index.name = "label noise"
 table

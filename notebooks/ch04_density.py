@@ -51,7 +51,7 @@ e12_probe_reps = 10  # independent Hutchinson probes per point
 
 # %% tags=["remove-input"]
 from lowdim.book.page import Chapter
-from lowdim.book.style import use_book_style
+from lowdim.book.style import relabel, use_book_style
 
 chapter = Chapter("ch04_density", globals(), arxiv=["2408.16765v1"])
 chapter.header()
@@ -149,7 +149,7 @@ rec.add(item="P2 §3.1 (integrand forms)", figure="fig-ch04-integrand",
 rec.add(item="P2 §3.1, eq. (3.1a)", figure=None, quantity="largest |MC - exact| / standard error, 3 points",
         ours=float(mc_z.abs().max()), expected=0.0, tolerance=3.0, kind="abs",
         note=f"{mc_samples} shared antithetic noises with control variate")
-print(f"1-D: {err_line:.1e}, 2-D: {err_grid:.1e}, forms: {form_gap:.1e}, MC z-scores: {mc_z.numpy().round(2)}")
+print(f"1-D: {err_line:.1e}, 2-D: {err_grid:.1e}, forms: {form_gap:.1e}, MC z-scores: " + ", ".join(f"{z:.2f}" for z in mc_z.tolist()))
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "The density formula (markers) against the exact log-density (line) of a 1-D two-component mixture, all three integrand forms (left), and the absolute error on the line and on a 2-D grid (right). Made by notebook ch04_density.", "name": "fig-ch04-e1"}}
 form_names = {"score": "score", "eps": "noise-prediction", "x0": "MMSE"}  # the names used in the prose
@@ -235,8 +235,9 @@ rec.add(item="P2 §3.1 (near-low-rank data)", figure="fig-ch04-lowrank",
 rec.add(item="P2 §3.1 (exactly low-rank data)", figure="fig-ch04-lowrank",
         quantity="d(formula)/d(lambda_max) at delta = 0", ours=slope_lr, expected=0.5, tolerance=1e-3, kind="abs",
         note="divergence rate (n - k)/2 = 1/2: no density, the formula is +infinity")
-table_lr.style.format({"delta^2": "{:.0e}", "exact log p (x on line 1)": "{:.4f}", "max |formula - exact|": "{:.1e}",
-                       "max |formula - exact|, t_min = delta^2": "{:.2f}"}).hide(axis="index")
+relabel(table_lr.style.format({"delta^2": "{:.0e}", "exact log p (x on line 1)": "{:.4f}", "max |formula - exact|": "{:.1e}",
+                               "max |formula - exact|, t_min = delta^2": "{:.2f}"}).hide(axis="index"),
+        {"delta^2": "δ²", "max |formula - exact|, t_min = delta^2": "max |formula − exact|, t_min = δ²"})
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Near-low-rank data (two lines in the plane thickened by $\\delta$). Left: the integrand $h(\\lambda)$ at a point on a line; it has a second feature at $\\lambda \\approx \\log(1/\\delta^2)$ (dotted), where the thickness $\\delta$ is resolved, so the grid must reach $t_{\\min} \\ll \\delta^2$. Right: exactly low-rank data ($\\delta = 0$): the truncated formula grows like $\\lambda_{\\max}/2$. Made by notebook ch04_density.", "name": "fig-ch04-lowrank"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -288,7 +289,8 @@ rec.add(item="P2 §3 (KL corollary, derived)", figure=None, quantity="max |KL - 
 rec.add(item="P2 §3 (KL corollary, derived)", figure=None,
         quantity="max |KL - reference-notes value| (6 decimals)", ours=ref_gap, expected=0.0, tolerance=5e-7,
         kind="abs", note="values checked numerically in the project's reference notes, not paper numbers")
-table_kl.style.format({"KL(p || q_theta)": "{:.6f}", "J (score integral)": "{:.6f}", "|KL - J|": "{:.1e}"}).hide(axis="index")
+relabel(table_kl.style.format({"KL(p || q_theta)": "{:.6f}", "J (score integral)": "{:.6f}", "|KL - J|": "{:.1e}"}).hide(axis="index"),
+        {"theta": "θ", "KL(p || q_theta)": "KL(p ‖ q_θ)"})
 
 # %% [markdown]
 # ## The discrete version and the DDPM ELBO (§3.2, eq. (3.1c); §4.1)
@@ -325,7 +327,8 @@ for name, make in schedules.items():
 table_e4 = pd.DataFrame(rows_e4)
 methods = ["Riemann sum", "ELBO, sigma^2 = beta", "ELBO, sigma^2 = beta_tilde"]
 print(f"exact log p(-2) = {exact_e4:.6f}")
-table_e4.style.format({m: "{:.4f}" for m in methods}).hide(axis="index")
+relabel(table_e4.style.format({m: "{:.4f}" for m in methods}).hide(axis="index"),
+        {"ELBO, sigma^2 = beta": "ELBO, σ² = β", "ELBO, sigma^2 = beta_tilde": "ELBO, σ² = β̃"})
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Error of the discrete density formula (Riemann sum on $t_k = 1 - \\bar\\alpha_k$) and of the DDPM ELBO with $\\sigma_k^2 = \\beta_k$ and $\\tilde\\beta_k$, at $x = -2$ of the 1-D mixture, against the number of steps $T$, for three schedules. The Riemann sum and the $\\beta$-ELBO coincide and converge roughly like $1/T$; the $\\tilde\\beta$-ELBO keeps a gap of tenths of a nat for the linear and cosine schedules and closes only slowly for the Li et al. schedule. Made by notebook ch04_density.", "name": "fig-ch04-discrete"}}
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), sharey=True)
@@ -474,8 +477,10 @@ rec.add(item="P2 §4.1 (non-conservative score)", figure="fig-ch04-e5",
 rec.add(item="P2 §4.1 (non-conservative score)", figure="fig-ch04-e5",
         quantity=f"KL(p || DDPM chain output), rotated field theta = 1, T = {T5}", ours=float(last["KL(p || chain output)"]),
         expected=0.0, tolerance=1.0 / T5, kind="abs", note="exact Gaussian law of the linear chain: the sampler is right")
-table_rot.style.format({"theta": "{:g}", "-E ELBO - H(p)": "{:.5f}", "continuous-time value": "{:.5f}", "KL(p || chain output)": "{:.1e}",
-                        "min over x of log q_T - ELBO_T": "{:.2e}"}).hide(axis="index")
+relabel(table_rot.style.format({"theta": "{:g}", "-E ELBO - H(p)": "{:.5f}", "continuous-time value": "{:.5f}", "KL(p || chain output)": "{:.1e}",
+                                "min over x of log q_T - ELBO_T": "{:.2e}"}).hide(axis="index"),
+        {"theta": "θ", "-E ELBO - H(p)": "−E[ELBO] − H(p)", "KL(p || chain output)": "KL(p ‖ chain output)",
+         "min over x of log q_T - ELBO_T": "min over x of log q_T − ELBO_T"})
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Left: misspecified mixture family $q_\\theta$ (first component too wide): $\\mathrm{KL}(p\\,\\|\\,q_\\theta)$ by quadrature and the DDPM-ELBO objective $-\\mathbb E_p[\\mathrm{ELBO}_T] - H(p)$ for several $T$ (cosine schedule, $\\sigma_k^2 = \\beta_k$), with their minimisers (markers); the ELBO curves approach the KL curve and their argmins approach the KL argmin like $1/T$. Right: Gaussian data with a rotated (non-conservative) score field: the ELBO objective grows like $\\theta^2$ (line: the continuous-time value) while the KL from $p$ to the law the DDPM chain actually outputs stays at zero. Made by notebook ch04_density.", "name": "fig-ch04-e5"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))

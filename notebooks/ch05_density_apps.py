@@ -51,7 +51,7 @@ ar_nodes = 10  # Gauss-Hermite nodes per component for the two-token data expect
 
 # %% tags=["remove-input"]
 from lowdim.book.page import Chapter
-from lowdim.book.style import use_book_style
+from lowdim.book.style import relabel, use_book_style
 
 chapter = Chapter("ch05_density_apps", globals(), arxiv=["2408.16765v1"])
 chapter.header()
@@ -257,8 +257,8 @@ for tname in tasks:
         rec.add(item="P2 §4.3 (diffusion classifier)", figure="fig-ch05-classifier",
                 quantity=f"{tname}, {cname}, K = {Kmax}: ECE", ours=float(s.ECE),
                 note="calibration: no reference value (exact posterior's ECE in the table)")
-table_check.style.format({"mean |log-odds error|": "{:.3f}", "mean standard error": "{:.3f}", "mean z^2": "{:.2f}",
-                          "mean z (class 1 vs 0)": "{:.3f}"}).hide(axis="index")
+relabel(table_check.style.format({"mean |log-odds error|": "{:.3f}", "mean standard error": "{:.3f}", "mean z^2": "{:.2f}",
+                                  "mean z (class 1 vs 0)": "{:.3f}"}).hide(axis="index"), {"mean z^2": "mean z²"})
 
 # %% [markdown]
 # ## The score-matching regulariser of GANs is a cross-entropy (§4.2)

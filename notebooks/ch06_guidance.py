@@ -55,7 +55,7 @@ tilt_grid = 301  # grid points per axis of the 2-D tilted-law quadrature
 
 # %% tags=["remove-input"]
 from lowdim.book.page import Chapter
-from lowdim.book.style import use_book_style
+from lowdim.book.style import relabel, use_book_style
 
 chapter = Chapter("ch06_guidance", globals(), arxiv=["2505.01382v1"])
 chapter.header()
@@ -265,7 +265,7 @@ for i, w in enumerate(ws2):
         rows2.append(dict(law=name, w=w, mean_p=float(p.mean()), se=float(p.std() / math.sqrt(tilt_points)),
                           mean_x1=float(yi[:, 0].mean()), mean_x2=float(yi[:, 1].mean())))
 tilt_tab = pd.DataFrame(rows2)
-tilt_tab.round(4)
+relabel(tilt_tab.round(4), {"mean_p": "mean p(c|x)", "se": "s.e.", "mean_x1": "mean x₁", "mean_x2": "mean x₂"})
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Guided samples (dots; top row: reverse SDE, bottom row: probability-flow ODE) on a 2-D three-class mixture with correlated components, guided towards class 0 (two components), against contours of the tilted density $p(x\\mid c)\\,p(c\\mid x)^w$ computed by quadrature, for $w = 0, 1, 4$. At $w = 0$ both samplers draw $p(x\\mid c)$ and match the contours; for $w > 0$ the samples leave the tilted law. Made by notebook ch06_guidance.", "name": "fig-ch06-tilted2d"}}
 fig, axes = plt.subplots(2, len(ws2), figsize=(10, 6.6), sharex=True, sharey=True)

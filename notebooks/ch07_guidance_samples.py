@@ -42,7 +42,7 @@ molrg_steps = 500  # sampler steps in the MoLRG section
 
 # %% tags=["remove-input"]
 from lowdim.book.page import Chapter
-from lowdim.book.style import use_book_style
+from lowdim.book.style import relabel, use_book_style
 
 chapter = Chapter("ch07_guidance_samples", globals(), arxiv=["2505.01382v1"])
 chapter.header()
@@ -115,9 +115,12 @@ for name, p in P.items():
         rows.append(dict(sampler=name, w=w, mean_inv_p=q @ (1 / p[i]), mean_p=q @ p[i], p_above_08=q @ (p[i] > 0.8),
                          frac_worse=q @ (p[i] < p[0] - 1e-12) if w > 0 else np.nan))
 nonuni = pd.DataFrame(rows)
+TABLE_LABELS = {"mean_inv_p": "E[1/p(c|Y)]", "mean_p": "E[p(c|Y)]", "p_above_08": "P(p(c|Y) > 0.8)",
+                                "frac_worse": "fraction made worse", "entropy": "covariance entropy (nats)",
+                                "own_energy": "energy in own subspace", "other_energy": "energy in other subspaces"}
 nu_grid = torch.linspace(-12, 10, 22001, dtype=D)[:, None]
 nu_tilt = tilted_quadrature(nu, 0, nu_ws, nu_grid)
-nonuni.round(4)
+relabel(nonuni.round(4), {k: v for k, v in TABLE_LABELS.items() if k in nonuni})
 
 # %% tags=["remove-input"]
 inv_pc = 1 / float(nu.class_prior[0])
@@ -228,7 +231,7 @@ for name, y in ym.items():
         mrows.append(dict(sampler=name, w=w, mean_inv_p=float((1 / p[i]).mean()), mean_p=float(p[i].mean()),
                           entropy=ent, own_energy=own, other_energy=float((z**2).sum(1).mean()) - own))
 mdf = pd.DataFrame(mrows)
-mdf.round(4)
+relabel(mdf.round(4), {k: v for k, v in TABLE_LABELS.items() if k in mdf})
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Guidance on a $K$-class MoLRG (exact scores, class 0): $\\mathbb E[1/p(c\\mid Y)]$, $\\mathbb E[p(c\\mid Y)]$, the entropy of the sample covariance on the data span, and the energy of the samples in the class's own subspace and in the other classes' subspaces, against $w$, for the SDE and ODE samplers. Made by notebook ch07_guidance_samples.", "name": "fig-ch07-molrg"}}
 fig, axes = plt.subplots(2, 2, figsize=(10, 7))

@@ -10,7 +10,7 @@ import pytest
 
 from lowdim.book.page import Chapter, parameter_cell, run_mode, summary_markdown
 from lowdim.book.reproduction import Reproduction
-from lowdim.book.style import MAX_WIDTH_IN, table_html
+from lowdim.book.style import MAX_WIDTH_IN, relabel, table_html
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = '''# ---
@@ -128,3 +128,12 @@ def test_every_chapter_uses_the_book_frame(source):
     assert text.count("chapter.finish(rec)") == 1
     widths = [float(w) for w in re.findall(r"figsize=\(([\d.]+),", text)]
     assert widths and max(widths) <= MAX_WIDTH_IN, f"figure widths {widths} exceed {MAX_WIDTH_IN:.1f} in"
+
+
+def test_relabel_renames_headers_and_keeps_formats():
+    frame = pd.DataFrame({"sigma": [0.12345], "mean_p": [0.5]})
+    html = table_html(relabel(frame.style.format({"sigma": "{:.2f}"}), {"sigma": "σ"}))
+    assert ">σ<" in html and ">mean_p<" in html and ">0.12<" in html
+    assert list(relabel(frame, {"mean_p": "mean p"}).columns) == ["sigma", "mean p"]
+    with pytest.raises(ValueError, match="labels name columns the table does not have: \\['nope'\\]"):
+        relabel(frame, {"nope": "x"})

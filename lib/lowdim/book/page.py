@@ -66,6 +66,11 @@ def _cell(text: str) -> str:
     return text.replace("|", r"\|").replace("\n", " ")
 
 
+def _plain(text: str) -> str:
+    """`text` as literal MyST: markup characters (emphasis, math, roles, links) escaped."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]<>$|~#" else ch for ch in text.replace("\n", " "))
+
+
 def status_counts(rows: list[dict]) -> Counter:
     """Number of rows per status."""
     return Counter(r["status"] for r in rows)
@@ -78,7 +83,8 @@ def summary_markdown(name: str, rows: list[dict]) -> str:
     lines = [f"- {{doc}}`/book/generated/{name}`: {len(rows)} recorded numbers, " + ", ".join(parts) + "."]
     for r in rows:
         if r["status"] == "differs":
-            lines.append(f"  - *differs*: {r['item']}, {r['quantity']}" + (f" ({r['note']})" if r["note"] else ""))
+            lines.append(f"  - *differs*: {_plain(r['item'])}, {_plain(r['quantity'])}"
+                         + (f" ({_plain(r['note'])})" if r["note"] else ""))
     return "\n".join(lines) + "\n"
 
 

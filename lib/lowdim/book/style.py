@@ -56,6 +56,18 @@ def table_html(obj: pd.DataFrame | Styler) -> str:
     return re.sub(r">\s*(nan|NaN|<NA>|None)\s*<", ">—<", html)
 
 
+def relabel(table: pd.DataFrame | Styler, labels: dict) -> pd.DataFrame | Styler:
+    """The same table with the column headers a reader sees renamed by `labels` ({column: header}).
+
+    A Styler keeps its formats (they still refer to the original column names); a DataFrame is renamed.
+    """
+    if unknown := sorted(set(labels) - set(map(str, (table.data if isinstance(table, Styler) else table).columns))):
+        raise ValueError(f"labels name columns the table does not have: {unknown}")
+    if isinstance(table, Styler):
+        return table.relabel_index([labels.get(str(c), str(c)) for c in table.data.columns], axis="columns")
+    return table.rename(columns=labels)
+
+
 def _register_outputs() -> None:
     """In a notebook: retina PNGs (twice the pixels at the nominal size, so a click enlarges them for real) and
     every DataFrame and Styler shown through `table_html`. Nothing outside IPython."""
