@@ -1,4 +1,5 @@
-// A click on a notebook figure opens it at its full size in an overlay; a click or Escape closes it.
+// A click on a notebook figure opens it at its full size (the retina PNG's pixels) in an overlay on the page;
+// a click or Escape closes it.
 document.addEventListener("DOMContentLoaded", function () {
   var overlay = document.createElement("div");
   overlay.className = "figure-zoom";
@@ -13,7 +14,8 @@ document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll(".cell_output img, figure img, .landing-figure img").forEach(function (img) {
     img.classList.add("zoomable");
     img.title = "Click to open the figure at full size";
-    img.addEventListener("click", function () {
+    img.addEventListener("click", function (event) {
+      event.preventDefault();  // Sphinx wraps scaled images in a link to the PNG: stay on the page instead
       big.src = img.src;
       big.alt = img.alt;
       overlay.classList.add("open");
