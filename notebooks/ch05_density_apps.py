@@ -101,7 +101,7 @@ DT = torch.float64
 # diverges for each class (as for the near-low-rank data of {doc}`ch04_density`), but the class *differences* are finite: with shared
 # noise the divergent parts cancel exactly.
 
-# %%
+# %% tags=["hide-input"]
 gm_2d = GaussianMixture([[-1.5, 0.0], [1.2, 1.0], [1.8, -0.8], [0.0, -1.8]],
                         [[[0.6, 0.0], [0.0, 0.6]], [[0.4, 0.2], [0.2, 0.5]], [[0.5, -0.1], [-0.1, 0.3]],
                          [[1.2, 0.0], [0.0, 0.2]]], [0.35, 0.2, 0.2, 0.25])

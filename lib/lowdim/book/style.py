@@ -43,7 +43,8 @@ def use_book_style() -> None:
 
 
 def table_html(obj: pd.DataFrame | Styler) -> str:
-    """HTML of a table as the book shows it: no 0..n-1 row index, missing values as '—', floats to 4 digits.
+    """HTML of a table as the book shows it: no 0..n-1 row index, missing values as '—', floats to 4 digits,
+    text columns aligned left.
 
     A Styler keeps its own number formats; a plain DataFrame gets 4 significant digits. A named or non-default
     index is kept (it labels the rows); a default RangeIndex is dropped.
@@ -52,6 +53,9 @@ def table_html(obj: pd.DataFrame | Styler) -> str:
         {c: "{:.4g}" for c in obj.columns if pd.api.types.is_float_dtype(obj[c])})
     if isinstance(styler.data.index, pd.RangeIndex) and styler.data.index.name is None:
         styler = styler.hide(axis="index")
+    text_columns = [c for c in styler.data.columns if not pd.api.types.is_numeric_dtype(styler.data[c])]
+    if text_columns:  # numbers align right (book.css), words left
+        styler = styler.set_properties(subset=text_columns, **{"text-align": "left"})
     html = styler.set_table_attributes('class="dataframe book-table"').to_html()
     return re.sub(r">\s*(nan|NaN|<NA>|None)\s*<", ">—<", html)
 
