@@ -150,21 +150,24 @@ recovery = pd.DataFrame(rows).set_index("seed")
 num_recovered = int(recovery["recovered"].sum())
 num_single = int(recovery["single_recovered"].sum())
 print(f"{restarts} candidates per seed, screened after {screen_epochs} of {epochs} epochs; denoising loss at U*: {loss_star:.4f}")
-relabel(recovery.style.format({f"class {k + 1}": "{:.1f}" for k in range(num_classes)}
-                              | {"single_run": "{:.1f}", "orthonormality": "{:.1e}", "loss": "{:.4f}"}),
-        {"single_run": "single run: largest angle (°)", "single_recovered": "single run recovers",
-         **{f"class {k + 1}": f"selected: class {k + 1} angle (°)" for k in range(num_classes)},
-         "recovered": "selected run recovers", "near_at_screen": "starts near U* at screening",
-         "loss_separates": "loss separates them", "orthonormality": "orthonormality error", "loss": "denoising loss"})
+formats = {f"class {k + 1}": "{:.1f}" for k in range(num_classes)} | {"single_run": "{:.1f}", "orthonormality": "{:.1e}",
+                                                                      "loss": "{:.4f}"}
+labels = {"single_run": "single run: largest angle (°)", "single_recovered": "single run recovers",
+          **{f"class {k + 1}": f"selected: class {k + 1} angle (°)" for k in range(num_classes)},
+          "recovered": "selected run recovers", "near_at_screen": "starts near U* at screening",
+          "loss_separates": "loss separates them", "orthonormality": "orthonormality error", "loss": "denoising loss"}
+for columns in (list(recovery.columns[:num_classes + 3]), list(recovery.columns[num_classes + 3:])):  # two tables that fit
+    display(relabel(recovery[columns].style.format({c: f for c, f in formats.items() if c in columns}),
+                    {c: label for c, label in labels.items() if c in columns}))
 
 # %% [markdown]
-# The table gives, per seed: the largest principal angle (degrees, worst class) of a **single run**
-# (`single_run`, one random start) and whether it recovered $U^\star$; then, for the **selected run**, the largest
+# The first table gives, per seed: the largest principal angle (degrees, worst class) of a **single run**
+# (one random start) and whether it recovered $U^\star$; then, for the **selected run**, the largest
 # principal angle between each class subspace $U_k^\star$ and the learned block matched to it (blocks are matched by
 # the permutation with the smallest total $\sin^2$ of the angles: the loss does not care about the order of the
-# blocks), how many of the candidates were already near $U^\star$ (the same threshold) at the screening epoch
-# (`near_at_screen`), whether the screening loss ranks all of those below all the others (`loss_separates`; empty
-# when all or none are near),
+# blocks). The second table gives how many of the candidates were already near $U^\star$ (the same threshold) at the
+# screening epoch, whether the screening loss ranks all of those below all the others (empty when all or none are
+# near),
 # $\max|U^\top U - I|$ (orthonormality is not imposed), and the denoising loss on a fixed draw, to compare with the
 # loss at $U^\star$ printed above.
 
