@@ -82,8 +82,8 @@ DT = torch.float64
 #
 # For every $x$ at which $p_0$ has a density, with $X_t = \sqrt{1-t}\,x + \sqrt t\,Z$ inside the expectation,
 #
-# $$\log p_0(x) = -\frac n2 \log(2\pi e) - \frac12 \int_0^1 \Big( \frac{1}{1-t}\,
-#   \mathbb E\Big\| \nabla \log p_t(X_t) + \frac{X_t - \sqrt{1-t}\,x}{t} \Big\|^2 - \frac nt \Big)\, dt .$$
+# $$\begin{aligned}\log p_0(x) = -\frac n2 \log(2\pi e) - \frac12 \int_0^1 \Big( &\frac{1}{1-t}\,
+#   \mathbb E\Big\| \nabla \log p_t(X_t) + \frac{X_t - \sqrt{1-t}\,x}{t} \Big\|^2 \\ &- \frac nt \Big)\, dt .\end{aligned}$$
 #
 # The constant is $\mathbb E \log \phi(X_1) = -\tfrac n2\log(2\pi e)$; it is exact because $X_1 = Z$. With the
 # residual $r = Z - \varepsilon^\star_t(X_t)$, where $\varepsilon^\star_t = \mathbb E[Z \mid X_t] = -\sqrt t\,\nabla\log p_t$,
@@ -298,9 +298,9 @@ relabel(table_kl.style.format({"KL(p || q_theta)": "{:.6f}", "J (score integral)
 # On $t_k = 1 - \bar\alpha_k$ the right-endpoint Riemann sum of the formula uses
 # $(t_k - t_{k-1})/(1 - t_k) = \beta_k/\alpha_k$, so (reconstructed form of eq. (3.1c))
 #
-# $$\log p_0(x) \approx -\frac n2\log(2\pi e) - \frac12\sum_{k=1}^T\Big[\frac{\beta_k}{\alpha_k}\,
-#   \mathbb E\Big\|s_k(X_k) + \frac{X_k - \sqrt{\bar\alpha_k}\,x}{1-\bar\alpha_k}\Big\|^2 -
-#   \frac{n\,\bar\alpha_{k-1}\beta_k}{1-\bar\alpha_k}\Big]:$$
+# $$\begin{aligned}\log p_0(x) \approx -\frac n2\log(2\pi e) - \frac12\sum_{k=1}^T\Big[&\frac{\beta_k}{\alpha_k}\,
+#   \mathbb E\Big\|s_k(X_k) + \frac{X_k - \sqrt{\bar\alpha_k}\,x}{1-\bar\alpha_k}\Big\|^2 \\ &-
+#   \frac{n\,\bar\alpha_{k-1}\beta_k}{1-\bar\alpha_k}\Big]:\end{aligned}$$
 #
 # the first sum carries exactly the weights $\beta_k/(2\alpha_k)$ of Ho et al.'s ELBO with reverse variance
 # $\sigma_k^2 = \beta_k$. Below the Riemann sum and the ELBO (exact Gaussian KLs, decoder

@@ -266,8 +266,8 @@ relabel(table_check.style.format({"mean |log-odds error|": "{:.3f}", "mean stand
 # A generator $G_\theta(z)$ is regularised with a pretrained diffusion model's score by a denoising score-matching
 # term (SMaRt-style; which GAN paper §4.2 discusses is our guess). Evaluated with the *true* data score,
 #
-# $$\mathcal R(\theta) = \mathbb E_z\,\frac12\int_0^1\Big(\frac{1}{1-t}\,\mathbb E\Big\|\nabla\log p_t(X_t) + \frac{X_t - \sqrt{1-t}\,G_\theta(z)}{t}\Big\|^2 - \frac nt\Big)dt
-#   = \mathbb E_z\big[-\log p(G_\theta(z))\big] - \frac n2\log(2\pi e),$$
+# $$\begin{aligned}\mathcal R(\theta) &= \mathbb E_z\,\frac12\int_0^1\Big(\frac{1}{1-t}\,\mathbb E\Big\|\nabla\log p_t(X_t) + \frac{X_t - \sqrt{1-t}\,G_\theta(z)}{t}\Big\|^2 - \frac nt\Big)dt \\
+#   &= \mathbb E_z\big[-\log p(G_\theta(z))\big] - \frac n2\log(2\pi e),\end{aligned}$$
 #
 # by the density formula at $x = G_\theta(z)$ (derived; reconstructed content of §4.2): the regulariser is the
 # cross-entropy $H(p_\theta, p) = \mathrm{KL}(p_\theta\,\|\,p) + H(p_\theta)$. Without an entropy term it is
