@@ -287,8 +287,8 @@ rec.add(item="P2 §3 (KL corollary, derived)", figure=None, quantity="max |KL - 
         ours=float(table_kl["|KL - J|"].max()), expected=0.0, tolerance=1e-6, kind="abs",
         note="1-D quadrature on both sides")
 rec.add(item="P2 §3 (KL corollary, derived)", figure=None,
-        quantity="max |KL - reference-notes value| (6 decimals)", ours=ref_gap, expected=0.0, tolerance=5e-7,
-        kind="abs", note="values checked numerically in the project's reference notes, not paper numbers")
+        quantity="max |KL - precomputed value| (6 decimals)", ours=ref_gap, expected=0.0, tolerance=5e-7,
+        kind="abs", note="values computed independently when this book was planned, not paper numbers")
 relabel(table_kl.style.format({"KL(p || q_theta)": "{:.6f}", "J (score integral)": "{:.6f}", "|KL - J|": "{:.1e}"}).hide(axis="index"),
         {"theta": "θ", "KL(p || q_theta)": "KL(p ‖ q_θ)"})
 
@@ -361,10 +361,10 @@ rec.add(item="P2 §3.2, eq. (3.1c)", figure="fig-ch04-discrete", quantity="log-l
 if 1000 in cos.index:
     rec.add(item="P2 §3.2, eq. (3.1c)", figure="fig-ch04-discrete", quantity="Riemann sum at T = 1000, cosine, x = -2",
             ours=float(cos.loc[1000, "Riemann sum"]), expected=-1.4305, tolerance=1e-4, kind="abs",
-            note="value from the project's reference notes (checked numerically there), not a paper number")
+            note="value computed independently when this book was planned, not a paper number")
     rec.add(item="P2 §4.1", figure="fig-ch04-discrete", quantity="ELBO(sigma^2 = beta_tilde) at T = 1000, cosine, x = -2",
             ours=float(cos.loc[1000, "ELBO, sigma^2 = beta_tilde"]), expected=-1.830, tolerance=1e-3, kind="abs",
-            note="O(1) gap from the variance mismatch; reference-notes value, not a paper number")
+            note="O(1) gap from the variance mismatch; value computed when this book was planned, not a paper number")
 print(f"Riemann vs beta-ELBO: {riemann_vs_elbo:.1e}; cosine slope {slope:.2f}")
 
 # %% [markdown]
@@ -434,7 +434,7 @@ rec.add(item="P2 §4.1 (ELBO validity)", figure="fig-ch04-e5",
 rec.add(item="P2 §4.1 (ELBO validity)", figure="fig-ch04-e5",
         quantity=f"min of -E ELBO - H(p) minus min KL, T = {T5}",
         ours=float(argmin[f"ELBO, T = {T5}"].fun) - float(argmin["KL"].fun), expected=0.0, tolerance=1.0 / T5,
-        kind="abs", note="the discrete ELBO objective lies above the KL by the Riemann error of E4")
+        kind="abs", note="the discrete ELBO objective lies above the KL by the Riemann error of the discrete version")
 table_e5.style.format({"argmin theta": "{:.5f}", "argmin - KL argmin": "{:.1e}", "minimum": "{:.5f}",
                        "KL at the argmin": "{:.6f}"}).hide(axis="index")
 
@@ -556,14 +556,14 @@ for rtol in e12_rtols:
 table12 = pd.DataFrame(rows12)
 ode_best = ode.log_prob
 z_hut = float((err_h.mean() / (err_h.std() / np.sqrt(err_h.numel()))).abs())
-rec.add(item="E12 (PF-ODE cross-check)", figure="fig-ch04-e12",
+rec.add(item="P2 §3.3 (PF-ODE cross-check)", figure="fig-ch04-e12",
         quantity=f"max |PF-ODE - exact log p|, exact divergence, rtol {min(e12_rtols):g}",
         ours=float((ode_best - exact12).abs().max()), expected=0.0, tolerance=1e-6, kind="abs",
         note=f"{e12_points} points of the 2-D mixture; exact base log p at t = sigmoid(25)")
-rec.add(item="E12 (PF-ODE cross-check)", figure="fig-ch04-e12",
+rec.add(item="P2 §3.3 (PF-ODE cross-check)", figure="fig-ch04-e12",
         quantity="max |density formula - PF-ODE| (finest settings)", ours=float((formula_best - ode_best).abs().max()),
         expected=0.0, tolerance=1e-5, kind="abs", note="two independent routes to log p from the same exact score")
-rec.add(item="E12 (PF-ODE cross-check)", figure="fig-ch04-e12",
+rec.add(item="P2 §3.3 (PF-ODE cross-check)", figure="fig-ch04-e12",
         quantity="|mean Hutchinson error| / standard error (finest rtol)", ours=z_hut, expected=0.0, tolerance=3.0,
         kind="abs", note=f"{e12_probe_reps} probes x {e12_points} points; unbiased, mean |error| {float(err_h.abs().mean()):.2f} nats")
 table12.style.format({"max |error|": "{:.1e}", "mean |error|": "{:.1e}", "seconds": "{:.2f}"}, na_rep="").hide(axis="index")

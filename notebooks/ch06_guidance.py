@@ -168,7 +168,7 @@ rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem",
 rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem", quantity="max over w of E[1/p] (SDE, identity) - 1/p(c)",
         ours=float((id_mean - 1 / pc).max()), note="negative: guidance never does worse than w = 0")
 for j in (0, num_w - 1):
-    rec.add(item="P3 mixture experiment (E11)", figure="fig-ch06-theorem", quantity=f"E[p(c|Y)] SDE at w = {ws[j]:g}",
+    rec.add(item="P3 mixture experiment", figure="fig-ch06-theorem", quantity=f"E[p(c|Y)] SDE at w = {ws[j]:g}",
             ours=float(p_mean[j]), note=f"{paper_trials} trials; the paper's N read as {paper_steps} sampler steps")
 
 # %% tags=["remove-input"]
