@@ -440,7 +440,7 @@ rec.add(item="Table 7", figure="fig-ch02-appc", quantity="SNR at sigma 1.492 / S
         note="reconstructed setting; the mean norm 3 was picked to match the small-noise SNR, not this ratio")
 rec.add(item="Table 7", figure="fig-ch02-appc", quantity="accuracy (%) at sigma 1.492",
         ours=100 * float(t7["accuracy"][-1]), paper=paper_t7_acc[-1], tolerance=5, kind="abs",
-        note="ours: Bayes classifier of the reconstructed model; paper: linear probe on the trained DAE")
+        note="ours: Bayes classifier of the reconstructed model; paper: linear probe on the trained DAE");
 
 # %% [markdown]
 # What agrees and what does not:
