@@ -109,7 +109,7 @@ L = len(timesteps)
 # looks at the training loss only, never at $U^\star$; the true subspaces are used only afterwards, to score the
 # result. The trained DAE of the rest of this page is the selected run of each seed.
 
-# %%
+# %% tags=["hide-input"]
 def recovery_angles(U):
     """Largest principal angle (degrees) between each class subspace and its matched block of U.  ->  (K,)."""
     return match_blocks(U, model.bases)[1].amax(dim=1)
