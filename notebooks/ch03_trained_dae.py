@@ -304,7 +304,8 @@ summary["snr approx (exact D_t)"] = theorem1_snr(sigmas, delta, rank, num_classe
 relabel(summary.set_index("timestep").style.format("{:.3f}").format(
     "{:.1%}", subset=["lr trained", "proj trained", "lr exact", "proj exact"]),
     {"sigma": "σ", "lr trained": "LR probe, trained", "proj trained": "projection, trained", "snr trained": "SNR, trained",
-     "lr exact": "LR probe, exact", "proj exact": "projection, exact", "snr exact": "SNR, exact"})
+     "lr exact": "LR probe, exact", "proj exact": "projection, exact", "snr exact": "SNR, exact",
+     "snr approx (paper D_t)": "SNR, Theorem 1 (paper Dₜ)", "snr approx (exact D_t)": "SNR, Theorem 1 (exact Dₜ)"})
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1, Fig. 3(a) on the $K = 3$ MoLRG: test accuracy (%) of a logistic-regression probe on $h$ (left) and of the projection classifier $\\arg\\max_k \\|V_k^\\top h\\|^2$ (right) against the DDPM timestep, for the trained DAE (thin grey lines: seeds; thick red: mean) and the exact DAE (black dashed: mean, drawn on top; band: ± one standard deviation over seeds). Chance is 33.3 %. Made by notebook ch03_trained_dae.", "name": "fig-ch03-probes"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.9), sharex=True)
