@@ -395,8 +395,8 @@ print(f"exact SNR peak at t = {timesteps[peak_exact_snr]}, trained at t = {times
 #   ($h_l = \beta_l U_l^\top x_t$ with $\beta_l$ increasing in $\|U_l^\top x_t\|^2$) this is
 #   $\arg\max_k \|U_k^{\star\top} x_t\|^2 = \arg\max_k P(k \mid x_t)$: the **Bayes classifier** for equal ranks
 #   and uniform weights. Its accuracy can only fall as $\sigma_t$ grows, because $x_{t'}$ for $t' > t$ is $x_t$ plus
-#   independent noise (a Markov chain: extra noise cannot add information). Hence **monotone**, from about 1 down
-#   towards $1/3$;
+#   independent noise (a Markov chain: extra noise cannot add information). Hence **monotone**, from about 100 % down
+#   towards 33 % (chance, $1/K$);
 # * a **linear probe** computes $W h + b$. On zero-mean, sign-symmetric classes ($h$ and $-h$ are equally likely in
 #   every class) a linear score cannot read energies; it can only exploit how concentrated $h$ is on one block
 #   relative to the others, i.e. exactly the signal-to-off-class ratio that the SNR measures. The gate makes
