@@ -150,15 +150,16 @@ recovery = pd.DataFrame(rows).set_index("seed")
 num_recovered = int(recovery["recovered"].sum())
 num_single = int(recovery["single_recovered"].sum())
 print(f"{restarts} candidates per seed, screened after {screen_epochs} of {epochs} epochs; denoising loss at U*: {loss_star:.4f}")
-formats = {f"class {k + 1}": "{:.1f}" for k in range(num_classes)} | {"single_run": "{:.1f}", "orthonormality": "{:.1e}",
-                                                                      "loss": "{:.4f}"}
-labels = {"single_run": "single run: largest angle (°)", "single_recovered": "single run recovers",
-          **{f"class {k + 1}": f"selected: class {k + 1} angle (°)" for k in range(num_classes)},
-          "recovered": "selected run recovers", "near_at_screen": "starts near U* at screening",
-          "loss_separates": "loss separates them", "orthonormality": "orthonormality error", "loss": "denoising loss"}
+recovery_formats = ({f"class {k + 1}": "{:.1f}" for k in range(num_classes)}
+                    | {"single_run": "{:.1f}", "orthonormality": "{:.1e}", "loss": "{:.4f}"})
+recovery_labels = {"single_run": "single run: largest angle (°)", "single_recovered": "single run recovers",
+                   **{f"class {k + 1}": f"selected: class {k + 1} angle (°)" for k in range(num_classes)},
+                   "recovered": "selected run recovers", "near_at_screen": "starts near U* at screening",
+                   "loss_separates": "loss separates them", "orthonormality": "orthonormality error",
+                   "loss": "denoising loss"}
 for columns in (list(recovery.columns[:num_classes + 3]), list(recovery.columns[num_classes + 3:])):  # two tables that fit
-    display(relabel(recovery[columns].style.format({c: f for c, f in formats.items() if c in columns}),
-                    {c: label for c, label in labels.items() if c in columns}))
+    display(relabel(recovery[columns].style.format({c: f for c, f in recovery_formats.items() if c in columns}),
+                    {c: label for c, label in recovery_labels.items() if c in columns}))
 
 # %% [markdown]
 # The first table gives, per seed: the largest principal angle (degrees, worst class) of a **single run**
@@ -301,11 +302,16 @@ for name in curves:
         summary[f"{key} {name}"] = stack(name, key).mean(0).numpy()
 summary["snr approx (paper D_t)"] = theorem1_snr(sigmas, delta, rank, num_classes, "paper").numpy()
 summary["snr approx (exact D_t)"] = theorem1_snr(sigmas, delta, rank, num_classes, "exact").numpy()
-relabel(summary.set_index("timestep").style.format("{:.3f}").format(
-    "{:.1%}", subset=["lr trained", "proj trained", "lr exact", "proj exact"]),
-    {"sigma": "σ", "lr trained": "LR probe, trained", "proj trained": "projection, trained", "snr trained": "SNR, trained",
-     "lr exact": "LR probe, exact", "proj exact": "projection, exact", "snr exact": "SNR, exact",
-     "snr approx (paper D_t)": "SNR, Theorem 1 (paper Dₜ)", "snr approx (exact D_t)": "SNR, Theorem 1 (exact Dₜ)"})
+by_step = summary.set_index("timestep")
+probe_labels = {"sigma": "σ", "lr trained": "LR probe, trained", "proj trained": "projection, trained",
+                "snr trained": "SNR, trained", "lr exact": "LR probe, exact", "proj exact": "projection, exact",
+                "snr exact": "SNR, exact", "snr approx (paper D_t)": "SNR, Theorem 1 (paper Dₜ)",
+                "snr approx (exact D_t)": "SNR, Theorem 1 (exact Dₜ)"}
+for columns in (["sigma", "lr trained", "lr exact", "proj trained", "proj exact"],  # accuracies, then SNRs
+                ["sigma", "snr trained", "snr exact", "snr approx (paper D_t)", "snr approx (exact D_t)"]):
+    accuracies = [c for c in columns if c.startswith(("lr", "proj"))]
+    display(relabel(by_step[columns].style.format("{:.3f}").format("{:.1%}", subset=accuracies),
+                    {c: label for c, label in probe_labels.items() if c in columns}))
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1, Fig. 3(a) on the $K = 3$ MoLRG: test accuracy (%) of a logistic-regression probe on $h$ (left) and of the projection classifier $\\arg\\max_k \\|V_k^\\top h\\|^2$ (right) against the DDPM timestep, for the trained DAE (thin grey lines: seeds; thick red: mean) and the exact DAE (black dashed: mean, drawn on top; band: ± one standard deviation over seeds). Chance is 33.3 %. Made by notebook ch03_trained_dae.", "name": "fig-ch03-probes"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.9), sharex=True)
