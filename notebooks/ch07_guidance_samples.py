@@ -97,7 +97,7 @@ nu = LabelledMixture(GaussianMixture([[2.655], [0.146], [2.033], [-5.826], [2.62
 grid_nu = torch.linspace(-12.0, 12.0, 24001, dtype=D)[:, None]  # spacing 1e-3
 rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="best attainable confidence max_x p(c = 0 | x)",
         ours=float(torch.exp(nu.log_class_posterior(grid_nu, 0.0)[:, 0]).max()), expected=0.81, tolerance=0.005,
-        kind="abs", note="grid of spacing 1e-3 on [-12, 12]; the value computed when this book was planned is 0.81");
+        kind="abs", note="grid of spacing 1e-3 on [-12, 12]; the reference states 0.81");
 nu_ws = np.array([0.0, 0.3, 1.0, 2.0, 3.0, 5.0, 8.0])
 nW = len(nu_ws)
 sig_nu = geometric_sigmas(nonuni_steps, 0.002, 80.0)
@@ -180,7 +180,7 @@ ode_t = nonuni[nonuni.sampler == "ODE"].set_index("w")
 sde_t = nonuni[nonuni.sampler == "SDE"].set_index("w")
 rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="P(p(c|Y) > 0.8), ODE at w = 5",
         ours=float(ode_t.loc[5.0, "p_above_08"]), expected=0.0, tolerance=0.005, kind="abs",
-        note=f"w = 0: {ode_t.loc[0.0, 'p_above_08']:.3f}; precomputed check (when this book was planned): 0.000")
+        note=f"w = 0: {ode_t.loc[0.0, 'p_above_08']:.3f}; reference check: 0.000")
 rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="fraction of coupled samples made worse, ODE at w = 1",
         ours=float(ode_t.loc[1.0, "frac_worse"]), note="precomputed check (simulation when this book was planned, not a paper number): 0.569")
 rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="fraction of coupled samples made worse, SDE at w = 1",
