@@ -42,7 +42,14 @@ table7_samples = 6000  # points per noise level for the non-zero-mean clusters o
 table7_mean_norm = 3.0  # norm of each class mean in Table 7 (reconstructed; not given in the paper)
 limit_samples = 20000  # points for the sigma to 0 and sigma to infinity limits
 
-# %%
+# %% tags=["remove-input"]
+from lowdim.book.page import Chapter
+from lowdim.book.style import relabel, use_book_style
+
+chapter = Chapter("ch02_snr_theory", globals(), arxiv=["2502.05743v3", "2502.05743v1"])
+chapter.header()
+
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -56,7 +63,7 @@ from lowdim.representation.curves import is_decreasing, is_unimodal, posterior_c
 from lowdim.schedules import paper1_sigma_grid
 from lowdim.representation.theory import confidence_rate, lemma2_weights, theorem1_snr
 
-sns.set_theme(style="whitegrid", context="notebook")
+use_book_style()
 rec = Reproduction(notebook="ch02_snr_theory")
 colors = sns.color_palette("deep", 6)
 edm_grid = paper1_sigma_grid(9)  # 0.002, 0.008, ..., 1.923 (Tables 4-6)
@@ -88,7 +95,7 @@ def exact_curve(model, num, sigmas, sample_seed, **kwargs):
 # Below, the exact-posterior SNR of the binary MoLRG ($n = 50$, $d = 5$, $\delta = 0.2$, orthogonal subspaces) is
 # set beside the paper's Table 4 ($\theta = 90^\circ$, the paper's trained DAE).
 
-# %%
+# %% tags=["hide-input"]
 paper_t4_90 = [24.88, 25.15, 26.95, 35.84, 58.27, 20.84, 4.05, 1.57]  # paper 1, Table 4, theta 90, sigma 0.008..1.923
 paper_t4_30 = [16.70, 16.92, 18.39, 25.97, 38.54, 22.88, 14.56, 12.55]  # paper 1, Table 4, theta 30
 binary = MoLRG.random(dim, [rank, rank], delta=delta, seed=seed)
@@ -102,10 +109,12 @@ for s, p, o in zip(t4["sigma"], t4["paper_90"], t4["ours_90"]):
     rec.add(item="Def. 1 / Table 4", figure="fig-ch02-table4", quantity=f"exact-posterior SNR, binary MoLRG, sigma {s:.3f}",
             ours=o, paper=p, tolerance=0.05, kind="rel",
             note=f"paper: trained DAE; ours: exact posterior, {num_samples} samples")
-t4.style.format({"sigma": "{:.3f}", "paper_90": "{:.2f}", "ours_90": "{:.2f}", "paper_30": "{:.2f}",
-                 "ours_30": "{:.2f}", "rel_diff_90": "{:.1%}"}).hide(axis="index")
+relabel(t4.style.format({"sigma": "{:.3f}", "paper_90": "{:.2f}", "ours_90": "{:.2f}", "paper_30": "{:.2f}",
+                         "ours_30": "{:.2f}", "rel_diff_90": "{:.1%}"}).hide(axis="index"),
+        {"sigma": "σ", "paper_90": "SNR 90°, paper", "ours_90": "SNR 90°, ours", "paper_30": "SNR 30°, paper",
+         "ours_30": "SNR 30°, ours", "rel_diff_90": "relative difference 90°"})
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "SNR (Definition 1) of the exact posterior mean of the binary MoLRG (n = 50, d = 5, delta = 0.2) against the noise level, for orthogonal subspaces (90 degrees) and subspaces at 30 degrees, with the paper's Table 4 values (trained DAE) as markers and the two limits 1/((K-1) delta^2) (dashed) and 1/(K-1) (dotted). Made by notebook ch02_snr_theory.", "name": "fig-ch02-table4"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "SNR (Definition 1) of the exact posterior mean of the binary MoLRG ($n = 50$, $d = 5$, $\\delta = 0.2$) against the noise level, for orthogonal subspaces (90°) and subspaces at 30°, with the paper's Table 4 values (trained DAE) as markers and the two limits $1/((K-1)\\delta^2)$ (dashed) and $1/(K-1)$ (dotted). Made by notebook ch02_snr_theory.", "name": "fig-ch02-table4"}}
 fig, ax = plt.subplots(figsize=(6.6, 3.8))
 ax.loglog(edm_grid, res90["snr"], "o-", color=colors[0], label="exact posterior, 90°")
 ax.loglog(edm_grid[1:], paper_t4_90, "x", ms=9, mew=2, color=colors[0], label="paper Table 4, 90°")
@@ -117,7 +126,7 @@ ax.text(edm_grid[-1], 1 / delta**2 * 1.1, r"$1/((K-1)\delta^2)$", fontsize=9, co
 ax.text(edm_grid[-1], 1.1, r"$1/(K-1)$", fontsize=9, color="0.3", ha="right")
 ax.set_xlabel(r"noise level $\sigma_t$")
 ax.set_ylabel("SNR")
-ax.legend(fontsize=8, loc="lower left")
+ax.legend(fontsize=9, loc="lower left")
 plt.tight_layout()
 plt.show()
 
@@ -128,7 +137,7 @@ plt.show()
 # optimal denoiser, as Proposition 1 predicts. The limits, checked below at $\sigma = 10^{-4}$ and $10^{3}$ with
 # the same code, are $25$ and $1$.
 
-# %%
+# %% tags=["hide-input"]
 limit_sigmas = torch.tensor([1e-4, 1e3], dtype=torch.float64)
 limits = []
 for K in (2, 3):
@@ -156,7 +165,7 @@ pd.DataFrame(limits).style.format({"ours": "{:.3f}", "limit": "{:.3f}"}).hide(ax
 # `tests/test_theory.py`). The paper's version keeps the $\phi_t$ part of the gate and drops the $\psi_t$ part; the two
 # agree once $\sigma_t \gg \delta$. Both are drawn against the exact SNR for the Fig. 3 model ($K = 3$).
 
-# %%
+# %% tags=["hide-input"]
 fine_grid = torch.logspace(np.log10(0.002), np.log10(3.0), fig3_levels, dtype=torch.float64)
 fig3_model = MoLRG.random(dim, [rank] * fig3_classes, delta=delta, seed=seed)
 fig3 = exact_curve(fig3_model, fig3_samples, fine_grid, sample_seed=seed + 40)
@@ -164,9 +173,9 @@ fig3_clean = exact_curve(fig3_model, fig3_samples, fine_grid, sample_seed=seed +
 approx = {kind: theorem1_snr(fine_grid, delta, rank, fig3_classes, kind) for kind in ("paper", "exact")}
 peaks = {"exact posterior": float(fine_grid[fig3["snr"].argmax()])}
 peaks.update({f"Theorem 1 ({kind} D_t)": float(fine_grid[v.argmax()]) for kind, v in approx.items()})
-print("peak sigma:", {k: round(v, 3) for k, v in peaks.items()})
+print("noise level of the SNR peak: " + "; ".join(f"{k}: sigma = {v:.3f}" for k, v in peaks.items()))
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Fig. 3(b) with exact denoisers: SNR of the exact posterior mean (K = 3, n = 50, d = 5, delta = 0.2) and the Theorem 1 approximation with the paper's logit gap D_t and with the exact expected logit gap. Made by notebook ch02_snr_theory.", "name": "fig-ch02-theorem1"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1's Fig. 3(b) with exact denoisers: SNR of the exact posterior mean ($K = 3$, $n = 50$, $d = 5$, $\\delta = 0.2$) and the Theorem 1 approximation with the paper's logit gap $D_t$ and with the exact expected logit gap. Made by notebook ch02_snr_theory.", "name": "fig-ch02-theorem1"}}
 fig, ax = plt.subplots(figsize=(6.6, 3.8))
 ax.loglog(fine_grid, fig3["snr"], "o-", ms=4, color=colors[0], label="exact posterior (Monte Carlo)")
 ax.loglog(fine_grid, approx["paper"], "-", color=colors[1], label=r"Theorem 1, paper's $D_t$")
@@ -178,7 +187,7 @@ ax.legend(fontsize=9, loc="lower left")
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["remove-cell"]
 rec.add(item="Fig. 3(b)", figure="fig-ch02-theorem1", quantity="exact-posterior SNR unimodal along the grid (1 yes, 0 no), K = 3",
         ours=float(is_unimodal(fig3["snr"], atol=0.02 * float(fig3["snr"].max()))), expected=1.0, tolerance=0, kind="abs",
         note="steps against the trend up to 2 % of the peak allowed (Monte Carlo noise)")
@@ -205,7 +214,7 @@ for kind in ("paper", "exact"):
 # when $h(\hat w^+_t, \delta)$ falls to $h(\hat w^-_t, \delta)$. The figure also shows the confidence rate of the exact
 # denoiser, $h(\mathbb E[w^\star_k(x_t) \mid k], \delta)$, measured by Monte Carlo.
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Fig. 4: the denoising rate sigma^2/delta^2 (rising) and the class-confidence rate h(w+, delta) (falling) for K = 3, d = 5, delta = 0.2, with Lemma 2's weights (paper and exact logit gap) and with the mean true-class posterior of the exact denoiser. The two rates have separate axes (left, log; right, linear): where the curves cross means nothing. Made by notebook ch02_snr_theory.", "name": "fig-ch02-rates"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1's Fig. 4: the denoising rate $\\sigma^2/\\delta^2$ (rising) and the class-confidence rate $h(w_+, \\delta)$ (falling) for $K = 3$, $d = 5$, $\\delta = 0.2$, with Lemma 2's weights (paper and exact logit gap) and with the mean true-class posterior of the exact denoiser. The two rates have separate axes (left, log; right, linear): where the curves cross means nothing. Made by notebook ch02_snr_theory.", "name": "fig-ch02-rates"}}
 fig, ax1 = plt.subplots(figsize=(6.6, 3.8))
 ax1.loglog(fine_grid, fine_grid**2 / delta**2, color=colors[3], label=r"denoising rate $\sigma_t^2/\delta^2$")
 ax1.set_xlabel(r"noise level $\sigma_t$")
@@ -221,11 +230,11 @@ ax2.axhline(float(confidence_rate(1 / fig3_classes, delta)), color="0.5", ls=":"
 ax2.set_ylabel("class-confidence rate")
 ax2.grid(False)
 lines = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-ax2.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+ax2.legend(lines, [ln.get_label() for ln in lines], fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["remove-input"]
 crossing = float(fine_grid[(confidence_rate(fig3["confidence"], delta) < 0.5 * (1 + float(confidence_rate(1 / fig3_classes, delta)))).nonzero()[0, 0]])
 rec.add(item="Fig. 4", figure="fig-ch02-rates", quantity="sigma where the exact confidence rate is halfway to its large-noise value",
         ours=crossing, note="no paper value; compare the sigma of the exact SNR peak")
@@ -240,7 +249,7 @@ print(f"exact confidence rate halfway down at sigma = {crossing:.3f}; exact SNR 
 # subspaces, and the noise outside it is removed exactly), which the first panel shows. The approximation
 # depends on $d$ only through $D_t$.
 
-# %%
+# %% tags=["hide-input"]
 sweep_grid = torch.logspace(np.log10(0.01), np.log10(3.0), sweep_levels, dtype=torch.float64)
 defaults = dict(n=100, d=5, K=10, delta=0.3)
 sweeps = dict(n=[50, 100, 200], d=[2, 5, 10], K=[3, 10, 20], delta=[0.1, 0.3, 0.5])
@@ -258,8 +267,9 @@ for p_i, (name, values) in enumerate(sweeps.items()):
                        for s, e in zip(sweep_grid, exact_s)]
 sweep_df = pd.DataFrame(sweep_rows)
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Fig. 14: exact-posterior SNR (solid) and Theorem 1 with the exact logit gap (dashed) and with the paper's D_t (dotted) against the noise level; defaults n = 100, d = 5, K = 10, delta = 0.3, one parameter varied per panel. Made by notebook ch02_snr_theory.", "name": "fig-ch02-sweeps"}}
-fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1's Fig. 14: exact-posterior SNR (solid) and Theorem 1 with the exact logit gap (dashed) and with the paper's $D_t$ (dotted) against the noise level; defaults $n = 100$, $d = 5$, $K = 10$, $\\delta = 0.3$, one parameter varied per panel. Made by notebook ch02_snr_theory.", "name": "fig-ch02-sweeps"}}
+fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+axes = axes.ravel()  # 2 x 2 panels: tick labels stay readable at the book's width
 styles = {"exact posterior": "-", "Theorem 1 (exact D_t)": "--", "Theorem 1 (paper D_t)": ":"}
 for ax, (name, values) in zip(axes, sweeps.items()):
     for v_i, value in enumerate(values):
@@ -268,12 +278,12 @@ for ax, (name, values) in zip(axes, sweeps.items()):
             ax.loglog(sel.sigma, sel.snr, style, color=colors[v_i], label=f"{name} = {value}" if kind == "exact posterior" else None)
     ax.set_title(f"vary {name}")
     ax.set_xlabel(r"$\sigma_t$")
-    ax.legend(fontsize=8, loc="lower left")
-axes[0].set_ylabel("SNR")
+    ax.legend(fontsize=9, loc="lower left")
+axes[0].set_ylabel("SNR"), axes[2].set_ylabel("SNR")
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 def curve_summary(g):
     """Unimodality, peak sigma and peak SNR of one sweep curve."""
     snr_values = g.snr.to_numpy()
@@ -313,7 +323,7 @@ summary.pivot_table(index=["param", "value"], columns="kind", values="peak_sigma
 # and an "overall" SNR that is not the mean of the two; we show the class mean (Definition 1) and the pooled ratio
 # $\mathbb E\|P_k\hat x\|^2 / \mathbb E\|\hat x - P_k \hat x\|^2$ over all points (our guess at "overall").
 
-# %%
+# %% tags=["hide-input"]
 paper_t5 = dict(class0=[68.94, 69.00, 69.83, 74.87, 102.24, 195.44, 215.31, 34.17, 8.44],
                 class1=[7.75, 7.75, 7.80, 8.08, 8.79, 6.50, 1.80, 0.46, 0.27],
                 overall=[24.12, 24.13, 24.28, 25.21, 28.19, 23.34, 8.18, 2.84, 1.45])  # paper 1, Table 5
@@ -323,6 +333,9 @@ paper_t6 = dict(class0=[52.35, 52.43, 52.98, 56.74, 75.61, 134.76, 72.38, 13.56,
 ranks_model = MoLRG.random(dim, [2 * rank, 2], delta=delta, seed=seed)
 mixing_model = MoLRG.random(dim, [rank, rank], delta=delta, weights=[0.8, 0.2], seed=seed)
 variants = {}
+appc_labels = {"sigma": "σ", "paper_c0": "class 0, paper", "ours_c0": "class 0, ours", "paper_c1": "class 1, paper",
+               "ours_c1": "class 1, ours", "paper_overall": "overall, paper", "ours_mean": "mean of classes, ours",
+               "ours_pooled": "pooled, ours"}
 for name, model_v, paper_v, offset in (("Table 5 (unequal ranks)", ranks_model, paper_t5, 50),
                                        ("Table 6 (mixing 0.8/0.2)", mixing_model, paper_t6, 60)):
     res = exact_curve(model_v, num_samples, edm_grid, sample_seed=seed + offset)
@@ -331,8 +344,8 @@ for name, model_v, paper_v, offset in (("Table 5 (unequal ranks)", ranks_model, 
     rows = pd.DataFrame(dict(sigma=edm_grid.numpy(), paper_c0=paper_v["class0"], ours_c0=res["snr_per_class"][:, 0].numpy(),
                              paper_c1=paper_v["class1"], ours_c1=res["snr_per_class"][:, 1].numpy(),
                              paper_overall=paper_v["overall"], ours_mean=res["snr"].numpy(), ours_pooled=pooled.numpy()))
-    print(name)
-    print(rows.round(2).to_string(index=False))
+    display(Markdown(f"**{name}**: SNR per class, the paper's trained DAE against the exact posterior"),
+            relabel(rows.style.format("{:.2f}").format("{:.3f}", subset=["sigma"]).hide(axis="index"), appc_labels))
 
 # %% [markdown]
 # Table 7's setting is not given beyond "well-separated clusters with non-zero means". Our **reconstruction**
@@ -342,7 +355,7 @@ for name, model_v, paper_v, offset in (("Table 5 (unequal ranks)", ranks_model, 
 # The mean norm was chosen so that the small-noise SNR lands near the paper's 0.54; the point tested is the
 # shape, a monotone curve.
 
-# %%
+# %% tags=["hide-input"]
 paper_t7_sigma = [0.030, 0.053, 0.098, 0.189, 0.282, 0.379, 0.480, 0.588, 0.704, 0.830, 0.989, 1.492]  # Table 7 header
 paper_t7_snr = [0.540, 0.539, 0.535, 0.524, 0.513, 0.502, 0.484, 0.465, 0.436, 0.406, 0.370, 0.297]  # Table 7 SNR
 paper_t7_acc = [100, 100, 100, 99.8, 97.7, 92.4, 85.7, 78.5, 71.8, 66.0, 61.6, 52.6]  # Table 7 accuracy, percent
@@ -352,25 +365,28 @@ directions = free[:, 2 * rank:] - torch.cat(binary.bases, 1) @ (torch.cat(binary
 directions = torch.linalg.qr(directions)[0]  # two unit directions orthogonal to both class subspaces and each other
 separated = with_class_means(binary, table7_mean_norm * directions.T)
 t7 = exact_curve(separated, table7_samples, t7_grid, sample_seed=seed + 70, bases=binary.bases)
-print(pd.DataFrame(dict(sigma=paper_t7_sigma, paper_snr=paper_t7_snr, ours_snr=t7["snr"].numpy(),
-                        paper_acc=paper_t7_acc, ours_bayes_acc=100 * t7["accuracy"].numpy())).round(3).to_string(index=False))
+pd.DataFrame({"σ": paper_t7_sigma, "SNR, paper": paper_t7_snr, "SNR, ours": t7["snr"].numpy(),
+              "accuracy (%), paper": paper_t7_acc, "Bayes accuracy (%), ours": 100 * t7["accuracy"].numpy()}).round(3)
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "App. C variants with the exact posterior (lines) beside the paper's trained-DAE values (crosses): (a) unequal ranks d = 10 and 2 (Table 5), per class and pooled over classes (beside the paper's overall column); (b) non-uniform mixing 0.8/0.2 (Table 6), likewise; (c) well-separated non-zero-mean clusters (Table 7, reconstructed setting), SNR and Bayes accuracy. Overlapping subspaces are in the Table 4 figure. Made by notebook ch02_snr_theory.", "name": "fig-ch02-appc"}}
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1, App. C variants with the exact posterior (lines) beside the paper's trained-DAE values (crosses): (a) unequal ranks $d = 10$ and $2$ (Table 5), per class and pooled over classes (beside the paper's overall column); (b) non-uniform mixing 0.8/0.2 (Table 6), likewise; (c) well-separated non-zero-mean clusters (Table 7, reconstructed setting), SNR and Bayes accuracy. Overlapping subspaces are in the Table 4 figure. Made by notebook ch02_snr_theory.", "name": "fig-ch02-appc"}}
+fig = plt.figure(figsize=(10, 7.6))
+grid = fig.add_gridspec(2, 2)  # (a), (b) side by side, (c) below at full width
+axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])]
 for ax, letter, (name, v) in zip(axes[:2], "ab", variants.items()):
     for c in (0, 1):
         ax.loglog(edm_grid, v["res"]["snr_per_class"][:, c], "o-", ms=4, color=colors[c], label=f"exact, class {c}")
         ax.loglog(edm_grid, v["paper"][f"class{c}"], "x", ms=8, mew=2, color=colors[c], label=f"paper, class {c}")
     ax.loglog(edm_grid, v["pooled"], "s--", ms=3, color=colors[2], label="exact, pooled")
     ax.loglog(edm_grid, v["paper"]["overall"], "x", ms=8, mew=2, color=colors[2], label="paper, overall")
-    ax.set_title(f"({letter}) {name}", fontsize=10)
+    ax.set_title(f"({letter}) {name}")
     ax.set_xlabel(r"$\sigma_t$")
-    ax.legend(fontsize=7, loc="lower left")
+    if letter == "a":  # the same six entries in (a) and (b)
+        ax.legend(fontsize=9, loc="lower left", ncol=2)
 axes[0].set_ylabel("SNR")
 ax = axes[2]
 ax.semilogx(t7_grid, t7["snr"], "o-", ms=4, color=colors[0], label="exact SNR (reconstructed setting)")
 ax.semilogx(t7_grid, paper_t7_snr, "x", ms=8, mew=2, color=colors[0], label="paper SNR")
-ax.set_title("(c) Table 7 (non-zero means)", fontsize=10)
+ax.set_title("(c) Table 7 (non-zero means)")
 ax.set_xlabel(r"$\sigma_t$")
 ax.set_ylabel("SNR")
 ax_acc = ax.twinx()
@@ -379,11 +395,11 @@ ax_acc.semilogx(t7_grid, paper_t7_acc, "+", ms=8, mew=2, color=colors[3], label=
 ax_acc.set_ylabel("accuracy (%)")
 ax_acc.grid(False)
 lines = ax.get_legend_handles_labels()[0] + ax_acc.get_legend_handles_labels()[0]
-ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="lower left")
+ax.legend(lines, [ln.get_label() for ln in lines], fontsize=9, loc="lower left")
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["remove-input"]
 def peak_sigma(values, grid):
     """The noise level of `grid` where a curve is largest."""
     return float(grid[int(torch.as_tensor(values).argmax())])
@@ -424,7 +440,7 @@ rec.add(item="Table 7", figure="fig-ch02-appc", quantity="SNR at sigma 1.492 / S
         note="reconstructed setting; the mean norm 3 was picked to match the small-noise SNR, not this ratio")
 rec.add(item="Table 7", figure="fig-ch02-appc", quantity="accuracy (%) at sigma 1.492",
         ours=100 * float(t7["accuracy"][-1]), paper=paper_t7_acc[-1], tolerance=5, kind="abs",
-        note="ours: Bayes classifier of the reconstructed model; paper: linear probe on the trained DAE")
+        note="ours: Bayes classifier of the reconstructed model; paper: linear probe on the trained DAE");
 
 # %% [markdown]
 # What agrees and what does not:
@@ -458,8 +474,8 @@ rec.add(item="Table 7", figure="fig-ch02-appc", quantity="accuracy (%) at sigma 
 # $\hat x^\star(x_0, t)$, the time-conditioned variant of App. B.2: the SNR is again unimodal, with a later and
 # higher peak, as the paper reports for real networks (Fig. 11).
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Left: posterior MSE (falling to 0) and SNR (falling to 1/((K-1) delta^2)) of the optimal denoiser as sigma goes to 0, K = 3 MoLRG (n = 50, d = 5, delta = 0.2). Right: SNR of the optimal denoiser with noisy input x_t and with clean input x_0 plus time conditioning (App. B.2). Made by notebook ch02_snr_theory.", "name": "fig-ch02-tradeoff"}}
-fig, (ax1, ax3) = plt.subplots(1, 2, figsize=(12, 3.8))
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Left: posterior MSE (falling to 0) and SNR (falling to $1/((K-1)\\delta^2)$) of the optimal denoiser as $\\sigma \\to 0$, $K = 3$ MoLRG ($n = 50$, $d = 5$, $\\delta = 0.2$). Right: SNR of the optimal denoiser with noisy input $x_t$ and with clean input $x_0$ plus time conditioning (App. B.2). Made by notebook ch02_snr_theory.", "name": "fig-ch02-tradeoff"}}
+fig, (ax1, ax3) = plt.subplots(1, 2, figsize=(10, 3.8))
 ax1.loglog(fine_grid, fig3["mse"], "o-", ms=4, color=colors[3], label="posterior MSE")
 ax1.loglog(fine_grid, fine_grid**2 * fig3_classes * rank, ":", color=colors[3], label=r"$\sigma_t^2 K d$")
 ax1.set_xlabel(r"noise level $\sigma_t$")
@@ -470,7 +486,7 @@ ax2.axhline(1 / ((fig3_classes - 1) * delta**2), color=colors[0], ls="--", lw=1,
 ax2.set_ylabel("SNR", color=colors[0])
 ax2.grid(False)
 lines = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-ax1.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="upper left")
+ax1.legend(lines, [ln.get_label() for ln in lines], fontsize=9, loc="upper left")
 ax3.loglog(fine_grid, fig3["snr"], "o-", ms=4, color=colors[0], label=r"noisy input $\hat x^\star(x_t, t)$")
 ax3.loglog(fine_grid, fig3_clean["snr"], "s-", ms=4, color=colors[1], label=r"clean input $\hat x^\star(x_0, t)$")
 ax3.set_xlabel(r"noise level $\sigma_t$")
@@ -479,7 +495,7 @@ ax3.legend(fontsize=9, loc="upper left")
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["remove-cell"]
 small = 0  # index of the smallest noise level of the fine grid
 rec.add(item="Trade-off (v1)", figure="fig-ch02-tradeoff", quantity="posterior MSE / (sigma^2 K d) at the smallest sigma",
         ours=float(fig3["mse"][small] / (fine_grid[small] ** 2 * fig3_classes * rank)), expected=1.0, tolerance=0.05, kind="rel",
@@ -496,3 +512,4 @@ rec.add(item="App. B.2", figure="fig-ch02-tradeoff", quantity="peak sigma, clean
         ours=float(fine_grid[fig3_clean["snr"].argmax()] / fine_grid[fig3["snr"].argmax()]),
         note="> 1: the clean-input peak comes later (no paper value)")
 rec.save()
+chapter.finish(rec);

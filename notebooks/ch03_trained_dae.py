@@ -50,7 +50,14 @@ val_fraction = 0.2  # share of the training set held out to choose the best leve
 label_noise = [0.0, 0.2, 0.4, 0.6, 0.8]  # fractions of corrupted training labels (paper: 0 to 80 %)
 half_width = 2  # ensemble levels on each side of the best one (paper: 2)
 
-# %%
+# %% tags=["remove-input"]
+from lowdim.book.page import Chapter
+from lowdim.book.style import relabel, use_book_style
+
+chapter = Chapter("ch03_trained_dae", globals(), arxiv=["2502.05743v3", "2502.05743v1"])
+chapter.header()
+
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -68,7 +75,7 @@ from lowdim.book.reproduction import Reproduction
 from lowdim.schedules import ddpm_sigma_at, ddpm_sigmas
 from lowdim.representation.theory import theorem1_snr
 
-sns.set_theme(style="whitegrid", context="notebook")
+use_book_style()
 torch.set_num_threads(1)  # the matrices here are tiny: with more threads, synchronisation costs more than it saves
 rec = Reproduction(notebook="ch03_trained_dae")
 model = MoLRG.random(dim, [rank] * num_classes, delta=delta, seed=seed)
@@ -102,7 +109,7 @@ L = len(timesteps)
 # looks at the training loss only, never at $U^\star$; the true subspaces are used only afterwards, to score the
 # result. The trained DAE of the rest of this page is the selected run of each seed.
 
-# %%
+# %% tags=["hide-input"]
 def recovery_angles(U):
     """Largest principal angle (degrees) between each class subspace and its matched block of U.  ->  (K,)."""
     return match_blocks(U, model.bases)[1].amax(dim=1)
@@ -143,22 +150,30 @@ recovery = pd.DataFrame(rows).set_index("seed")
 num_recovered = int(recovery["recovered"].sum())
 num_single = int(recovery["single_recovered"].sum())
 print(f"{restarts} candidates per seed, screened after {screen_epochs} of {epochs} epochs; denoising loss at U*: {loss_star:.4f}")
-recovery.style.format({f"class {k + 1}": "{:.1f}" for k in range(num_classes)}
-                      | {"single_run": "{:.1f}", "orthonormality": "{:.1e}", "loss": "{:.4f}"})
+recovery_formats = ({f"class {k + 1}": "{:.1f}" for k in range(num_classes)}
+                    | {"single_run": "{:.1f}", "orthonormality": "{:.1e}", "loss": "{:.4f}"})
+recovery_labels = {"single_run": "single run: largest angle (°)", "single_recovered": "single run recovers",
+                   **{f"class {k + 1}": f"selected: class {k + 1} angle (°)" for k in range(num_classes)},
+                   "recovered": "selected run recovers", "near_at_screen": "starts near U* at screening",
+                   "loss_separates": "loss separates them", "orthonormality": "orthonormality error",
+                   "loss": "denoising loss"}
+for columns in (list(recovery.columns[:num_classes + 3]), list(recovery.columns[num_classes + 3:])):  # two tables that fit
+    display(relabel(recovery[columns].style.format({c: f for c, f in recovery_formats.items() if c in columns}),
+                    {c: label for c, label in recovery_labels.items() if c in columns}))
 
 # %% [markdown]
-# The table gives, per seed: the largest principal angle (degrees, worst class) of a **single run**
-# (`single_run`, one random start) and whether it recovered $U^\star$; then, for the **selected run**, the largest
+# The first table gives, per seed: the largest principal angle (degrees, worst class) of a **single run**
+# (one random start) and whether it recovered $U^\star$; then, for the **selected run**, the largest
 # principal angle between each class subspace $U_k^\star$ and the learned block matched to it (blocks are matched by
 # the permutation with the smallest total $\sin^2$ of the angles: the loss does not care about the order of the
-# blocks), how many of the candidates were already near $U^\star$ (the same threshold) at the screening epoch
-# (`near_at_screen`), whether the screening loss ranks all of those below all the others (`loss_separates`; empty
-# when all or none are near),
+# blocks). The second table gives how many of the candidates were already near $U^\star$ (the same threshold) at the
+# screening epoch, whether the screening loss ranks all of those below all the others (empty when all or none are
+# near),
 # $\max|U^\top U - I|$ (orthonormality is not imposed), and the denoising loss on a fixed draw, to compare with the
 # loss at $U^\star$ printed above.
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Training the gated DAE of eqs. 4-5 on the K = 3 MoLRG (n = 50, d = 5, delta = 0.2), one colour per seed. Left: training loss per epoch of the selected run (noisy because every epoch draws new timesteps). Right: largest principal angle between a class subspace and its matched block of U, worst class, against the epoch, for the selected run (solid) and the single run (dashed). Made by notebook ch03_trained_dae.", "name": "fig-ch03-training"}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Training the gated DAE of eqs. 4–5 on the $K = 3$ MoLRG ($n = 50$, $d = 5$, $\\delta = 0.2$), one colour per seed. Left: training loss per epoch of the selected run (noisy because every epoch draws new timesteps). Right: largest principal angle between a class subspace and its matched block of $U$, worst class, against the epoch, for the selected run (solid) and the single run (dashed). Made by notebook ch03_trained_dae.", "name": "fig-ch03-training"}}
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 palette = sns.color_palette("deep", num_seeds)
 for s, r in enumerate(runs):
     axes[0].plot(np.arange(1, epochs + 1), r["run"].epoch_loss, color=palette[s], lw=1, label=f"seed {s}")
@@ -167,7 +182,7 @@ for s, r in enumerate(runs):
 axes[0].axhline(loss_star, color="k", ls="--", lw=1, label=r"loss at $U^\star$ (fixed draw)")
 axes[0].set_xlabel("epoch"), axes[0].set_ylabel("denoising loss")
 axes[0].set_ylim(loss_star - 0.3, loss_star + 1.0)
-axes[0].legend(fontsize=8, ncol=2)
+axes[0].legend(fontsize=9, ncol=2)
 axes[1].axhline(recovered_deg, color="0.5", ls=":", lw=1)
 axes[1].set_xlabel("epoch"), axes[1].set_ylabel("largest principal angle (deg)")
 axes[1].set_ylim(0, 92)
@@ -183,11 +198,11 @@ for s, r in enumerate(runs):
 ax.axhline(recovered_deg, color="0.5", ls=":", lw=1)
 ax.set_xlabel("training denoising loss at the screening epoch"), ax.set_ylabel("largest principal angle (deg)")
 ax.set_ylim(0, 92)
-ax.legend(fontsize=8, ncol=2)
+ax.legend(fontsize=9, ncol=2)
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["remove-input"]
 rec.add(item="Fig. 3 / App. D (v3)", figure="fig-ch03-training",
         quantity=f"seeds whose learned U recovers every class subspace (largest angle < {recovered_deg:g} deg), "
                  f"best of {restarts} starts by training loss",
@@ -256,7 +271,7 @@ display(Markdown(f"**In this build {num_single} of {num_seeds} single runs recov
 # Theorem 1's approximation is a closed form (`lowdim.theory.theorem1_snr`), drawn with the paper's logit gap $D_t$
 # and with the exact expected gap (chapter 2 compares them in detail).
 
-# %%
+# %% tags=["hide-input"]
 def probe_curves(U, x0_tr, y_tr, x0_te, y_te, noise_seed):
     """LR-probe and projection accuracy and SNR at every timestep for the gated denoiser with basis U."""
     h_tr, _, _ = noisy_features(U, x0_tr, sigmas, num_classes, delta, seed=noise_seed)
@@ -287,26 +302,35 @@ for name in curves:
         summary[f"{key} {name}"] = stack(name, key).mean(0).numpy()
 summary["snr approx (paper D_t)"] = theorem1_snr(sigmas, delta, rank, num_classes, "paper").numpy()
 summary["snr approx (exact D_t)"] = theorem1_snr(sigmas, delta, rank, num_classes, "exact").numpy()
-summary.set_index("timestep").style.format("{:.3f}")
+by_step = summary.set_index("timestep")
+probe_labels = {"sigma": "σ", "lr trained": "LR probe, trained", "proj trained": "projection, trained",
+                "snr trained": "SNR, trained", "lr exact": "LR probe, exact", "proj exact": "projection, exact",
+                "snr exact": "SNR, exact", "snr approx (paper D_t)": "SNR, Theorem 1 (paper Dₜ)",
+                "snr approx (exact D_t)": "SNR, Theorem 1 (exact Dₜ)"}
+for columns in (["sigma", "lr trained", "lr exact", "proj trained", "proj exact"],  # accuracies, then SNRs
+                ["sigma", "snr trained", "snr exact", "snr approx (paper D_t)", "snr approx (exact D_t)"]):
+    accuracies = [c for c in columns if c.startswith(("lr", "proj"))]
+    display(relabel(by_step[columns].style.format("{:.3f}").format("{:.1%}", subset=accuracies),
+                    {c: label for c, label in probe_labels.items() if c in columns}))
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1, Fig. 3(a) on the K = 3 MoLRG: test accuracy of a logistic-regression probe on h (left) and of the projection classifier argmax_k |V_k^T h|^2 (right) against the DDPM timestep, for the trained DAE (thin grey lines: seeds; thick red: mean) and the exact DAE (black dashed: mean, drawn on top; band: +- one standard deviation over seeds). Chance is 1/3. Made by notebook ch03_trained_dae.", "name": "fig-ch03-probes"}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), sharex=True)
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1, Fig. 3(a) on the $K = 3$ MoLRG: test accuracy (%) of a logistic-regression probe on $h$ (left) and of the projection classifier $\\arg\\max_k \\|V_k^\\top h\\|^2$ (right) against the DDPM timestep, for the trained DAE (thin grey lines: seeds; thick red: mean) and the exact DAE (black dashed: mean, drawn on top; band: ± one standard deviation over seeds). Chance is 33.3 %. Made by notebook ch03_trained_dae.", "name": "fig-ch03-probes"}}
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.9), sharex=True)
 for ax, key, title in zip(axes, ("lr", "proj"), ("logistic regression on $h$", r"projection classifier $\arg\max_k\|V_k^\top h\|^2$")):
-    ex, tr = stack("exact", key), stack("trained", key)
+    ex, tr = 100 * stack("exact", key), 100 * stack("trained", key)  # accuracy in percent
     for s in range(num_seeds):
         ax.plot(timesteps, tr[s], color="0.6", lw=0.8, alpha=0.7)
     ax.plot(timesteps, tr.mean(0), "s-", color="C3", ms=4, lw=2, label="trained DAE (mean)")
     ax.plot(timesteps, ex.mean(0), "o--", color="k", ms=4, zorder=5, label="exact DAE ($U = U^\\star$)")
     ax.fill_between(timesteps, ex.mean(0) - ex.std(0), ex.mean(0) + ex.std(0), color="k", alpha=0.15)
-    ax.axhline(1 / num_classes, color="0.5", ls=":", lw=1)
+    ax.axhline(100 / num_classes, color="0.5", ls=":", lw=1)
     ax.set_title(title, fontsize=11)
     ax.set_xlabel("DDPM timestep $t$ (T = 500)")
-axes[0].set_ylabel("test accuracy")
+axes[0].set_ylabel("test accuracy (%)")
 axes[0].legend(fontsize=9)
 plt.tight_layout()
 plt.show()
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1, Fig. 3(b) on the K = 3 MoLRG: SNR (Definition 1) of the trained DAE (thin grey: seeds; thick red: mean), the exact DAE (black dashed, drawn on top), and Theorem 1's approximation with the paper's logit gap D_t and with the exact expected gap, against the DDPM timestep. Made by notebook ch03_trained_dae.", "name": "fig-ch03-snr"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1, Fig. 3(b) on the $K = 3$ MoLRG: SNR (Definition 1) of the trained DAE (thin grey: seeds; thick red: mean), the exact DAE (black dashed, drawn on top), and Theorem 1's approximation with the paper's logit gap $D_t$ and with the exact expected gap, against the DDPM timestep. Made by notebook ch03_trained_dae.", "name": "fig-ch03-snr"}}
 fig, ax = plt.subplots(figsize=(7, 4))
 ex, tr = stack("exact", "snr"), stack("trained", "snr")
 for s in range(num_seeds):
@@ -319,9 +343,10 @@ ax.set_yscale("log")
 ax.set_xlabel("DDPM timestep $t$ (T = 500)"), ax.set_ylabel("SNR")
 ax.legend(fontsize=9)
 plt.tight_layout()
+chapter.save_key_figure(fig)  # the landing page shows this figure for the paper
 plt.show()
 
-# %%
+# %% tags=["remove-input"]
 ex_snr_mean = stack("exact", "snr").mean(0)
 peak_exact_snr, peak_trained_snr = int(ex_snr_mean.argmax()), int(stack("trained", "snr").mean(0).argmax())
 lr_noise = float(stack("exact", "lr").std(0).max())  # seed-to-seed spread of the LR accuracy
@@ -376,8 +401,8 @@ print(f"exact SNR peak at t = {timesteps[peak_exact_snr]}, trained at t = {times
 #   ($h_l = \beta_l U_l^\top x_t$ with $\beta_l$ increasing in $\|U_l^\top x_t\|^2$) this is
 #   $\arg\max_k \|U_k^{\star\top} x_t\|^2 = \arg\max_k P(k \mid x_t)$: the **Bayes classifier** for equal ranks
 #   and uniform weights. Its accuracy can only fall as $\sigma_t$ grows, because $x_{t'}$ for $t' > t$ is $x_t$ plus
-#   independent noise (a Markov chain: extra noise cannot add information). Hence **monotone**, from about 1 down
-#   towards $1/3$;
+#   independent noise (a Markov chain: extra noise cannot add information). Hence **monotone**, from about 100 % down
+#   towards 33 % (chance, $1/K$);
 # * a **linear probe** computes $W h + b$. On zero-mean, sign-symmetric classes ($h$ and $-h$ are equally likely in
 #   every class) a linear score cannot read energies; it can only exploit how concentrated $h$ is on one block
 #   relative to the others, i.e. exactly the signal-to-off-class ratio that the SNR measures. The gate makes
@@ -421,7 +446,7 @@ print(f"exact SNR peak at t = {timesteps[peak_exact_snr]}, trained at t = {times
 # $\sigma_{\rm eff} = (\sum_i \sigma_i^{-2})^{-1/2}$, so it is $\arg\max_k P(k \mid \bar x)$ at $\sigma_{\rm eff}$); and
 # the Bayes classifier on the single best level.
 
-# %%
+# %% tags=["hide-input"]
 ens_rows = []
 for s, r in enumerate(runs):
     c = curves["exact"][s]
@@ -459,13 +484,14 @@ table = pd.DataFrame({
     **{col: [f"{100 * agg.loc[f, (col, 'mean')]:.1f} ± {100 * agg.loc[f, (col, 'std')]:.1f}" for f in agg.index]
        for col in cols},
 })
-table = table.rename(columns={"single_h": "single on h", "gain_h": "gain on h"})
+table = table.rename(columns={"single_h": "single on h", "gain_h": "gain on h", "bayes_best": "Bayes, best level",
+                              "bayes_window": "Bayes, window", "bayes_clean": "Bayes, clean input"})
 table.index = [f"{100 * f:.0f} %" for f in table.index]
 table.index.name = "label noise"
 table
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Ensemble across noise levels on the K = 3 MoLRG (features: log block energies of h of the exact DAE): test accuracy of the best single level (chosen on a validation split) and of the soft-vote ensemble of 5 levels against the fraction of corrupted training labels, mean +- standard deviation over seeds, with the exact Bayes classifiers as ceilings (left); the curves lie within a point of each other, so the right panel shows the ensemble's gain over the best single level, in accuracy points (mean +- standard deviation over seeds). Made by notebook ch03_trained_dae.", "name": "fig-ch03-ensemble"}}
-fig, (ax, ax_gain) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw=dict(width_ratios=[3, 2]))
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Ensemble across noise levels on the $K = 3$ MoLRG (features: log block energies of $h$ of the exact DAE): test accuracy of the best single level (chosen on a validation split) and of the soft-vote ensemble of 5 levels against the fraction of corrupted training labels, mean ± standard deviation over seeds, with the exact Bayes classifiers as ceilings (left); the curves lie within a point of each other, so the right panel shows the ensemble's gain over the best single level, in accuracy points (mean ± standard deviation over seeds). Made by notebook ch03_trained_dae.", "name": "fig-ch03-ensemble"}}
+fig, (ax, ax_gain) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw=dict(width_ratios=[3, 2]))
 x = 100 * np.array(label_noise)
 for col, style, label in (("single", "o-", "best single level (linear probe)"), ("ensemble", "s-", "ensemble of 5 levels"),
                           ("bayes_best", "^--", "Bayes, at the chosen level"),
@@ -474,7 +500,7 @@ for col, style, label in (("single", "o-", "best single level (linear probe)"), 
     ax.errorbar(x, 100 * m, yerr=100 * sd, fmt=style, ms=4, capsize=3, label=label)
 ax.axhline(100 / num_classes, color="0.5", ls=":", lw=1)
 ax.set_xlabel("corrupted training labels (%)"), ax.set_ylabel("test accuracy (%)")
-ax.legend(fontsize=8, loc="center right")
+ax.legend(fontsize=9, loc="center right")
 gain_m, gain_sd = agg[("gain", "mean")].to_numpy(), agg[("gain", "std")].to_numpy()
 ax_gain.errorbar(x, 100 * gain_m, yerr=100 * gain_sd, fmt="s-", ms=4, capsize=3, color="C1")
 ax_gain.axhline(0.0, color="0.4", lw=1)
@@ -482,7 +508,7 @@ ax_gain.set_xlabel("corrupted training labels (%)"), ax_gain.set_ylabel("ensembl
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["remove-input"]
 for frac in label_noise:
     g = agg.loc[frac]
     rec.add(item="Tables 1-2 (v3 App. B.4; v1), MoLRG analogue", figure="fig-ch03-ensemble",
@@ -527,5 +553,6 @@ display(Markdown(verdict + f" Every probe of every window is far above chance (l
 # real-data chapter tests the same function where it does. With $h$ itself as the feature (column "gain on $h$"),
 # the probes are barely above chance and the comparison says nothing about the ensemble.
 
-# %%
+# %% tags=["remove-cell"]
 rec.save()
+chapter.finish(rec);

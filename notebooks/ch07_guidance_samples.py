@@ -40,7 +40,14 @@ molrg_delta = 0.7  # data noise of the MoLRG (large enough that the classes over
 molrg_points = 2000  # samples per w in the MoLRG section
 molrg_steps = 500  # sampler steps in the MoLRG section
 
-# %%
+# %% tags=["remove-input"]
+from lowdim.book.page import Chapter
+from lowdim.book.style import relabel, use_book_style
+
+chapter = Chapter("ch07_guidance_samples", globals(), arxiv=["2505.01382v1"])
+chapter.header()
+
+# %% tags=["hide-input"]
 import math
 
 import matplotlib.pyplot as plt
@@ -56,15 +63,15 @@ from lowdim.guidance import (GuidedScore, LabelledMixture, coupled_noise, initia
                              ode_quadrature, sample_ancestral, sample_ode, tilted_quadrature)
 from lowdim.book.reproduction import Reproduction
 
-sns.set_theme(style="whitegrid", context="notebook")
+use_book_style()
 rec = Reproduction(notebook="ch07_guidance_samples")
 D = torch.float64
 
 # %% [markdown]
 # ## A 1-D mixture where the best samples disappear
 #
-# The abstract states that uniform improvement "does not hold in some distributions". A robust example (from the
-# reference's numerical checks): all components have variance 0.5191, $p(c{=}0) = 0.4302$, class 0 has weights
+# The abstract states that uniform improvement "does not hold in some distributions". A robust example (found by a
+# numerical search when this book was planned): all components have variance 0.5191, $p(c{=}0) = 0.4302$, class 0 has weights
 # $(0.1855, 0.4417, 0.3728)$ at $(2.655, 0.146, 2.033)$ and class 1 weights $(0.3955, 0.2363, 0.3682)$ at
 # $(-5.826, 2.625, -0.396)$. The best attainable confidence is $\max_x p(c\mid x) \approx 0.81$, reached only in a
 # narrow window; strong guidance pushes samples past it.
@@ -108,11 +115,14 @@ for name, p in P.items():
         rows.append(dict(sampler=name, w=w, mean_inv_p=q @ (1 / p[i]), mean_p=q @ p[i], p_above_08=q @ (p[i] > 0.8),
                          frac_worse=q @ (p[i] < p[0] - 1e-12) if w > 0 else np.nan))
 nonuni = pd.DataFrame(rows)
+TABLE_LABELS = {"mean_inv_p": "E[1/p(c|Y)]", "mean_p": "E[p(c|Y)]", "p_above_08": "P(p(c|Y) > 0.8)",
+                                "frac_worse": "fraction made worse", "entropy": "covariance entropy (nats)",
+                                "own_energy": "energy in own subspace", "other_energy": "energy in other subspaces"}
 nu_grid = torch.linspace(-12, 10, 22001, dtype=D)[:, None]
 nu_tilt = tilted_quadrature(nu, 0, nu_ws, nu_grid)
-nonuni.round(4)
+relabel(nonuni.round(4), {k: v for k, v in TABLE_LABELS.items() if k in nonuni})
 
-# %%
+# %% tags=["remove-input"]
 inv_pc = 1 / float(nu.class_prior[0])
 ode_w0 = float(nonuni[(nonuni.sampler == "ODE") & (nonuni.w == 0.0)].mean_inv_p.iloc[0])
 sde_w0 = float(nonuni[(nonuni.sampler == "SDE") & (nonuni.w == 0.0)].mean_inv_p.iloc[0])
@@ -125,8 +135,8 @@ display(Markdown(f"**Check at $w = 0$:** the ODE quadrature gives $\\mathbb E[1/
                  f"Monte Carlo mean is {sde_w0:.4f}, {'below' if sde_w0 < inv_pc else 'above'} it: the sample mean of "
                  "the heavy-tailed $1/p$ is unreliable (chapter 6)."))
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Guidance does not improve every sample (1-D mixture with max p(c|x) = 0.81). Top left: CDFs of p(c|Y^w) for the ODE sampler; top right: the same for the SDE. Bottom left: fraction of coupled samples made worse and P(p(c|Y) > 0.8) against w. Bottom right: densities of the guided samples at w = 5 (ODE and SDE) against p(x|c), the tilted law and p(c|x) (right axis). Made by notebook ch07_guidance_samples.", "name": "fig-ch07-nonuniform"}}
-fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Guidance does not improve every sample (1-D mixture with $\\max_x p(c\\mid x) = 0.81$). Top left: CDFs of $p(c\\mid Y^w)$ for the ODE sampler; top right: the same for the SDE. Bottom left: fraction of coupled samples made worse and $P(p(c\\mid Y) > 0.8)$ against $w$. Bottom right: densities of the guided samples at $w = 5$ (ODE and SDE) against $p(x\\mid c)$, the tilted law and $p(c\\mid x)$ (right axis). Made by notebook ch07_guidance_samples.", "name": "fig-ch07-nonuniform"}}
+fig, axes = plt.subplots(2, 2, figsize=(10, 8))
 pal = sns.color_palette("viridis", nW)
 for ax, name in zip(axes[0], ["ODE", "SDE"]):
     for i, w in enumerate(nu_ws):
@@ -134,7 +144,7 @@ for ax, name in zip(axes[0], ["ODE", "SDE"]):
         ax.plot(P[name][i][order], np.cumsum(Wt[name][order]), color=pal[i], label=f"w = {w:g}")
     ax.axvline(0.8, color="k", ls=":", lw=1)
     ax.set(xlabel="p(c | Y)", ylabel="CDF", title=f"{name} sampler", xlim=(0, 0.85))
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
 ax = axes[1, 0]
 col = {"SDE": "C0", "ODE": "C1"}  # the same colours as in chapter 6
 for name, m in [("ODE", "s--"), ("SDE", "o-")]:
@@ -142,7 +152,7 @@ for name, m in [("ODE", "s--"), ("SDE", "o-")]:
     ax.plot(d.w[1:], d.frac_worse[1:], m, color=col[name], label=f"{name}: fraction made worse")
     ax.plot(d.w, d.p_above_08, m, color=col[name], alpha=0.4, mfc="none", label=f"{name}: P(p > 0.8)")
 ax.set(xlabel="guidance strength w", ylabel="fraction")
-ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
 ax = axes[1, 1]
 i5 = int(np.where(nu_ws == 5.0)[0][0])
 xg = nu_grid[:, 0].numpy()
@@ -161,24 +171,24 @@ ax2.set_ylabel("p(c | x)", color="C3")
 ax2.tick_params(axis="y", colors="C3")
 ax2.grid(False)
 handles, labels = ax.get_legend_handles_labels()
-ax.legend(handles + [pc_line], labels + [pc_line.get_label()], fontsize=7, loc="upper left")
+ax.legend(handles + [pc_line], labels + [pc_line.get_label()], fontsize=9, loc="upper left")
 fig.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["remove-cell"]
 ode_t = nonuni[nonuni.sampler == "ODE"].set_index("w")
 sde_t = nonuni[nonuni.sampler == "SDE"].set_index("w")
 rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="P(p(c|Y) > 0.8), ODE at w = 5",
         ours=float(ode_t.loc[5.0, "p_above_08"]), expected=0.0, tolerance=0.005, kind="abs",
         note=f"w = 0: {ode_t.loc[0.0, 'p_above_08']:.3f}; reference check: 0.000")
 rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="fraction of coupled samples made worse, ODE at w = 1",
-        ours=float(ode_t.loc[1.0, "frac_worse"]), note="reference check (simulation, not a paper number): 0.569")
+        ours=float(ode_t.loc[1.0, "frac_worse"]), note="precomputed check (simulation when this book was planned, not a paper number): 0.569")
 rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="fraction of coupled samples made worse, SDE at w = 1",
         ours=float(sde_t.loc[1.0, "frac_worse"]))
 rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="E[1/p] ODE at w = 5 minus at w = 2 (non-monotone)",
-        ours=float(ode_t.loc[5.0, "mean_inv_p"] - ode_t.loc[2.0, "mean_inv_p"]), note="reference check: 1.573 - 1.508 > 0")
+        ours=float(ode_t.loc[5.0, "mean_inv_p"] - ode_t.loc[2.0, "mean_inv_p"]), note="precomputed check (when this book was planned): 1.573 - 1.508 > 0")
 rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="E[1/p] SDE at w = 5",
-        ours=float(sde_t.loc[5.0, "mean_inv_p"]), note="reference check: 1.416; unguided 1/p(c) = 2.325");
+        ours=float(sde_t.loc[5.0, "mean_inv_p"]), note="precomputed check (when this book was planned): 1.416; unguided 1/p(c) = 2.325");
 
 # %% [markdown]
 # **Reading the figure.** With the ODE sampler, every sample above confidence 0.8 disappears once $w \gtrsim 5$
@@ -197,7 +207,7 @@ rec.add(item="P3 non-uniformity", figure="fig-ch07-nonuniform", quantity="E[1/p]
 # $\sigma_{\min} = 0.002$ and $p(c\mid x)$ is evaluated there. *Diversity* is the Gaussian entropy of the samples'
 # covariance restricted to the data span $B$ ($\tfrac12\log\det(2\pi e\,B^\top\hat\Sigma B)$, in nats).
 
-# %%
+# %% tags=["hide-input"]
 mol = MoLRG.random(molrg_dim, [molrg_rank] * molrg_classes, delta=molrg_delta, seed=seed + 50)
 lm = LabelledMixture.from_molrg(mol)
 mol_ws = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
@@ -221,10 +231,11 @@ for name, y in ym.items():
         mrows.append(dict(sampler=name, w=w, mean_inv_p=float((1 / p[i]).mean()), mean_p=float(p[i].mean()),
                           entropy=ent, own_energy=own, other_energy=float((z**2).sum(1).mean()) - own))
 mdf = pd.DataFrame(mrows)
-mdf.round(4)
+relabel(mdf.round(4), {k: v for k, v in TABLE_LABELS.items() if k in mdf})
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Guidance on a K-class MoLRG (exact scores, class 0): E[1/p(c|Y)], E[p(c|Y)], the entropy of the sample covariance on the data span, and the energy of the samples in the class's own subspace and in the other classes' subspaces, against w, for the SDE and ODE samplers. Made by notebook ch07_guidance_samples.", "name": "fig-ch07-molrg"}}
-fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Guidance on a $K$-class MoLRG (exact scores, class 0): $\\mathbb E[1/p(c\\mid Y)]$, $\\mathbb E[p(c\\mid Y)]$, the entropy of the sample covariance on the data span, and the energy of the samples in the class's own subspace and in the other classes' subspaces, against $w$, for the SDE and ODE samplers. Made by notebook ch07_guidance_samples.", "name": "fig-ch07-molrg"}}
+fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+axes = axes.ravel()  # 2 x 2 panels: tick labels stay readable at the book's width
 col = {"SDE": "C0", "ODE": "C1"}
 for name, m in [("SDE", "o-"), ("ODE", "s--")]:
     d = mdf[mdf.sampler == name]
@@ -238,11 +249,11 @@ axes[0].axhline(1 / float(lm.class_prior[0]), color="k", ls=":", lw=1, label="1/
 for ax, lab in zip(axes, ["E[1/p(c | Y)]", "E[p(c | Y)]", "entropy on the data span (nats)",
                           r"$\mathbb{E}\,\Vert P\,Y\Vert^2$"]):
     ax.set(xscale="log", xlabel="w (w = 0 drawn at 0.05)", ylabel=lab)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
 fig.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["remove-cell"]
 ms = mdf[mdf.sampler == "SDE"].set_index("w")
 rec.add(item="P3 Thm (reconstructed)", figure="fig-ch07-molrg", quantity=f"MoLRG n = {molrg_dim}: E[1/p] SDE at w = 8 / at w = 0",
         ours=float(ms.loc[8.0, "mean_inv_p"] / ms.loc[0.0, "mean_inv_p"]), note="< 1: guidance lowers E[1/p]")
@@ -251,9 +262,10 @@ rec.add(item="Wu et al. 2024 (confidence/entropy)", figure="fig-ch07-molrg", qua
         note="Wu et al. predict a decrease for mean-separated mixtures; the zero-mean MoLRG behaves differently (see text)")
 rec.add(item="P3 Thm (reconstructed)", figure="fig-ch07-molrg", quantity=f"MoLRG n = {molrg_dim}: E[p(c|Y)] SDE at w = 8 minus at w = 0",
         ours=float(ms.loc[8.0, "mean_p"] - ms.loc[0.0, "mean_p"]), note="> 0: confidence rises")
-rec.save();
+rec.save()
+chapter.finish(rec);
 
-# %%
+# %% tags=["remove-input"]
 mo = mdf[mdf.sampler == "ODE"].set_index("w")
 display(Markdown(f"At $w = 0$ both samplers draw $p(\\cdot\\mid c)$, so the exact value is $1/p(c)$ = "
                  f"{1 / float(lm.class_prior[0]):.3f}; the plain Monte Carlo means over {molrg_points} samples are "
