@@ -284,17 +284,11 @@ def test_site_internal_links_resolve(site_report):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="pages not fixed yet (issue 16 item 1): raw $...$ in text the notebooks generate "
-                   "(ch02 App. C, ch03 training, ch05 E7, ch06 'Reading the figure', ch07 'Check at w = 0') and the ch06 "
-                   "title \\(\\mathbb E[1/p(c\\mid x)]\\) in the sidebar and browser tab; remove this mark once they typeset")
 def test_site_math_is_typeset(site_report):
     assert not site_report.failures["math"], failures(site_report, "math")
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="pages not fixed yet (issue 16 item 2): code cells with lines over ~85 characters "
-                   "in every chapter and two pandas tables in ch03 are wider than the content column; remove this mark "
-                   "once they fit")
 def test_site_tables_and_code_fit_the_column(site_report):
     assert not site_report.failures["wide"], failures(site_report, "wide")
 
