@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from lowdim import schedules as S
-from lowdim.checks import DTYPE, check_range
+from lowdim.checks import DTYPE, check_int, check_range
 
 FORMS = ("score", "eps", "x0")
 LOG_2PI_E = math.log(2.0 * math.pi * math.e)
@@ -87,8 +87,7 @@ def logsnr_grid(num: int, logsnr_min: float = -25.0, logsnr_max: float = 30.0) -
 
     t = sigmoid(-lambda): lambda_max = 30 reaches t ~ 1e-13, lambda_min = -25 leaves 1 - t ~ 1e-11.
     """
-    if not isinstance(num, int) or num < 2:
-        raise ValueError(f"num must be an integer >= 2, got {num!r}")
+    check_int("num", num, low=2)
     check_range("logsnr_max", logsnr_max, low=logsnr_min, low_open=True)
     lam = torch.linspace(logsnr_min, logsnr_max, num, dtype=DTYPE)
     w = torch.full((num,), (logsnr_max - logsnr_min) / (num - 1), dtype=DTYPE)
@@ -98,8 +97,7 @@ def logsnr_grid(num: int, logsnr_min: float = -25.0, logsnr_max: float = 30.0) -
 
 def gauss_hermite(num_nodes: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Tensor-product Gauss-Hermite rule for E f(Z), Z ~ N(0, I_dim).  ->  (nodes (num_nodes^dim, dim), weights)."""
-    if not isinstance(num_nodes, int) or num_nodes < 2:
-        raise ValueError(f"num_nodes must be an integer >= 2, got {num_nodes!r}")
+    check_int("num_nodes", num_nodes, low=2)
     if num_nodes**dim > 2_000_000:
         raise ValueError(f"{num_nodes}^{dim} Gauss-Hermite nodes is too many; use method='mc' in dimension {dim}")
     z1, w1 = np.polynomial.hermite_e.hermegauss(num_nodes)
@@ -140,8 +138,7 @@ def log_density(x, fn: Predictor, form: str = "score", method: str = "gh", num_t
     if method == "gh":
         z, zw = gauss_hermite(gh_nodes, n)
     elif method == "mc":
-        if not isinstance(num_samples, int) or num_samples < 4:
-            raise ValueError(f"num_samples must be an integer >= 4, got {num_samples!r}")
+        check_int("num_samples", num_samples, low=4)
         half = torch.randn((num_samples + 1) // 2, n, dtype=DTYPE, generator=torch.Generator().manual_seed(seed))
         z = torch.cat([half, -half])
         zw = None

@@ -39,7 +39,7 @@ from torchdiffeq import odeint
 
 from lowdim.density import formula as D
 from lowdim import schedules as S
-from lowdim.checks import DTYPE, check_range
+from lowdim.checks import DTYPE, check_int, check_range
 
 DIVERGENCES = ("exact", "hutchinson")
 MAX_STEP = 4.0  # largest dopri5 step in lambda
@@ -96,8 +96,7 @@ def pf_ode_log_density(x, score: Score, base_log_prob: Callable[[torch.Tensor, t
     """
     if divergence not in DIVERGENCES:
         raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
-    if not isinstance(num_probes, int) or num_probes < 1:
-        raise ValueError(f"num_probes must be a positive integer, got {num_probes!r}")
+    check_int("num_probes", num_probes, low=1)
     check_range("rtol", rtol, low=0.0, low_open=True)
     check_range("atol", atol, low=0.0, low_open=True)
     check_range("logsnr_min", logsnr_min, low=-30.0)
