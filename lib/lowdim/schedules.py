@@ -26,6 +26,14 @@ import torch
 
 from lowdim.checks import DTYPE, as_sigma, check_int, check_range
 
+__all__ = ["alpha_bar_from_sigma", "sigma_from_alpha_bar", "vp_to_ve", "ve_to_vp", "vp_score_from_ve",
+           "ddpm_betas", "ddpm_alpha_bars", "ddpm_sigmas", "ddpm_sigma_at", "karras_sigmas", "paper1_sigma_grid",
+           "liyan_sigma_from_t", "liyan_t_from_sigma", "liyan_t_from_alpha_bar", "liyan_alpha_bar_from_t",
+           "liyan_t_from_logsnr", "liyan_logsnr_from_t", "liyan_to_ve", "ve_to_liyan", "liyan_log_prob",
+           "liyan_score", "liyan_posterior_mean", "liyan_noise_prediction", "alpha_bars_from_betas",
+           "betas_from_alpha_bars", "vp_linear_alpha_bars", "cosine_alpha_bars", "li_alpha_bars",
+           "geometric_sigmas"]
+
 
 # ----------------------------------------------------------------------------------------------------------
 # VE <-> VP conversions (EDM, Table 1: s(t) = 1/sqrt(1 + sigma^2)).

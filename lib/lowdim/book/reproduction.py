@@ -19,6 +19,8 @@ import json
 import math
 import pathlib
 
+__all__ = ["KINDS", "COLUMNS", "status", "Reproduction", "collect", "markdown_table", "write_report"]
+
 KINDS = ("abs", "rel")
 # Status right after the values, links last: on a narrow screen the table scrolls and the right end is hidden.
 COLUMNS = ("paper item", "quantity", "paper value", "our value", "tolerance", "status", "book figure", "notebook")

@@ -39,10 +39,13 @@ import numpy as np
 import torch
 
 from lowdim import schedules as S
-from lowdim.checks import DTYPE, check_int, check_range
+from lowdim.checks import DTYPE, LOG_2PI_E, check_int, check_range
+
+__all__ = ["FORMS", "exact_predictor", "residual", "integrand_samples", "logsnr_grid", "gauss_hermite",
+           "DensityEstimate", "log_density", "ALPHA_BAR_FLOOR", "usable_alpha_bars", "discrete_density",
+           "ddpm_elbo"]
 
 FORMS = ("score", "eps", "x0")
-LOG_2PI_E = math.log(2.0 * math.pi * math.e)
 Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -180,7 +183,7 @@ def log_density(x, fn: Predictor, form: str = "score", method: str = "gh", num_t
 ALPHA_BAR_FLOOR = 1e-13
 
 
-def _usable_alpha_bars(alpha_bars) -> torch.Tensor:
+def usable_alpha_bars(alpha_bars) -> torch.Tensor:
     """Drop the final steps with alpha_bar_k < 1e-13, where t_k = 1 - alpha_bar_k is 1 to float64 precision (the
     exact score at t = 1 is undefined in the VE core). Their total contribution to either sum is below
     alpha_bar_K * O(1) ~ 1e-13 nats: the Riemann widths t_k - t_{k-1} sum to < 1e-13 and the ELBO terms are KLs
@@ -205,10 +208,10 @@ def discrete_density(x, alpha_bars, score: Predictor, gh_nodes: int = 40) -> tor
     t_0 = 0, r_k = Z + sqrt(t_k) s_k(X_k); with (t_k - t_{k-1})/(1 - t_k) = beta_k/alpha_k this is the sum of
     DDPM-ELBO weights beta_k/alpha_k times E||s_k + (X_k - sqrt(alpha_bar_k) x)/(1 - alpha_bar_k)||^2 minus an
     x-independent constant. Gauss-Hermite over Z (low dimension). Steps with alpha_bar < 1e-13 are dropped
-    (`_usable_alpha_bars`).  x: (N, n) -> (N,)."""
+    (`usable_alpha_bars`).  x: (N, n) -> (N,)."""
     x = torch.as_tensor(x, dtype=DTYPE)
     N, n = x.shape
-    t = 1.0 - _usable_alpha_bars(alpha_bars)
+    t = 1.0 - usable_alpha_bars(alpha_bars)
     t_prev = torch.cat([torch.zeros(1, dtype=DTYPE), t[:-1]])
     z, zw = gauss_hermite(gh_nodes, n)
     xs, zs = x.repeat_interleave(z.shape[0], dim=0), z.repeat(N, 1)
@@ -228,7 +231,7 @@ def ddpm_elbo(x, alpha_bars, score: Predictor, variance: str = "beta", gh_nodes:
         raise ValueError(f"variance must be 'beta' or 'beta_tilde', got {variance!r}")
     x = torch.as_tensor(x, dtype=DTYPE)
     N, n = x.shape
-    ab = _usable_alpha_bars(alpha_bars)
+    ab = usable_alpha_bars(alpha_bars)
     ab_prev = torch.cat([torch.ones(1, dtype=DTYPE), ab[:-1]])
     betas = 1.0 - ab / ab_prev
     z, zw = gauss_hermite(gh_nodes, n)

@@ -21,6 +21,8 @@ from tqdm import tqdm  # plain tqdm: tqdm.auto warns in kernels without ipywidge
 from lowdim.checks import DTYPE, check_int, check_range
 from lowdim.guidance.labelled import LabelledMixture
 
+__all__ = ["initial_points", "sample_ancestral", "sample_ode", "coupled_noise"]
+
 
 def initial_points(model: LabelledMixture, c: int, num_samples: int, sigma_max: float, seed: int) -> torch.Tensor:
     """Exact initialisation Y_{sigma_max} ~ p_{sigma_max}(. | c) (the theorem's setting; no prior mismatch)."""

@@ -26,7 +26,14 @@ from tqdm import tqdm  # plain tqdm: tqdm.auto warns in kernels without ipywidge
 
 from lowdim.checks import DTYPE, as_points, as_sigma, check_int, check_range
 from lowdim.draws import random_orthonormal, seeded_generator
+from lowdim.metrics import accuracy, class_subspaces, snr
+from lowdim.representation.ensemble import fit_level_probes, level_logits
 from lowdim.representation.molrg import gated_denoiser
+
+__all__ = ["TrainedDAE", "denoising_loss", "cosine_lr_step", "train_gated_dae", "RestartedDAE",
+           "train_gated_dae_restarts", "principal_angles", "match_blocks", "recovery_angles",
+           "orthonormality_error", "noisy_features", "block_log_energies", "fit_projection_classifier",
+           "projection_energies", "projection_predict", "probe_curves"]
 
 
 @dataclass
@@ -245,6 +252,12 @@ def match_blocks(U: torch.Tensor, bases) -> tuple[list[int], torch.Tensor]:
     return list(perm), torch.stack([angles[perm[k], k] for k in range(K)])
 
 
+def recovery_angles(U: torch.Tensor, bases) -> torch.Tensor:
+    """Largest principal angle (degrees) between each class subspace and the block of U matched to it
+    (`match_blocks`).  U: (n, K d); bases: K tensors (n, d)  ->  (K,)."""
+    return match_blocks(U, bases)[1].amax(dim=1)
+
+
 def orthonormality_error(U: torch.Tensor) -> float:
     """|| U^T U - I ||_max: how far the learned U is from having orthonormal columns."""
     U = torch.as_tensor(U, dtype=DTYPE)
@@ -275,8 +288,9 @@ def block_log_energies(h: torch.Tensor, num_classes: int) -> torch.Tensor:
     h: (..., K d)  ->  (..., K); a block that is exactly zero gives -inf (never for noisy inputs).
     """
     h = torch.as_tensor(h, dtype=DTYPE)
-    if not isinstance(num_classes, int) or num_classes < 1 or h.shape[-1] % num_classes:
-        raise ValueError(f"num_classes must be a positive integer dividing the feature size {h.shape[-1]}, got {num_classes!r}")
+    check_int("num_classes", num_classes, low=1)
+    if h.shape[-1] % num_classes:
+        raise ValueError(f"num_classes must divide the feature size {h.shape[-1]}, got {num_classes!r}")
     energy = (h.reshape(*h.shape[:-1], num_classes, -1) ** 2).sum(dim=-1)
     return torch.log(energy)
 
@@ -286,19 +300,37 @@ def fit_projection_classifier(features: torch.Tensor, labels: torch.Tensor, num_
 
     features: (N, p); labels: (N,).  ->  V (K, p, rank).  Predict with `projection_predict`.
     """
-    features = torch.as_tensor(features, dtype=DTYPE)
-    if not 1 <= rank <= features.shape[1]:
-        raise ValueError(f"rank must lie in [1, {features.shape[1]}] (the feature dimension), got {rank}")
-    V = []
-    for k in range(num_classes):
-        Fk = features[labels == k]
-        if Fk.shape[0] < rank:
-            raise ValueError(f"class {k} has {Fk.shape[0]} samples, fewer than rank={rank}")
-        V.append(torch.linalg.svd(Fk, full_matrices=False)[2][:rank].T)
-    return torch.stack(V)
+    return torch.stack(class_subspaces(features, labels, rank, num_classes))
 
 
-def projection_predict(V: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+def projection_energies(V: torch.Tensor, features) -> torch.Tensor:
+    """|V_k^T h|^2 for every class k (the scores of Table 9's projection classifier).  V: (K, p, r); features: (N, p)
+    ->  (N, K)."""
+    return (torch.einsum("np,kpr->nkr", torch.as_tensor(features, dtype=DTYPE), V) ** 2).sum(dim=2)
+
+
+def projection_predict(V: torch.Tensor, features) -> torch.Tensor:
     """argmax_k |V_k^T h|^2 (Table 9's projection classifier).  V: (K, p, r); features: (N, p)  ->  (N,)."""
-    energy = (torch.einsum("np,kpr->nkr", torch.as_tensor(features, dtype=DTYPE), V) ** 2).sum(dim=2)
-    return energy.argmax(dim=1)
+    return projection_energies(V, features).argmax(dim=1)
+
+
+def probe_curves(U: torch.Tensor, bases, x0_train, y_train, x0_test, y_test, sigmas, rank: int, delta: float,
+                 noise_seed: int) -> dict:
+    """Paper 1, Fig. 3(a)(b) and Table 9 for the gated denoiser with basis U, at every noise level.
+
+    Features h (and outputs x_hat) of noisy training and test inputs (`noisy_features`, seeds noise_seed and
+    noise_seed + 1); a logistic-regression probe per level fitted on the training features (`fit_level_probes`);
+    the projection classifier of Table 9 (class subspaces of rank `rank` of the training features); the SNR of
+    Definition 1 of the test outputs against the class bases U_k (`lowdim.metrics.snr`).
+    U: (n, K d); bases: K tensors (n, d_k); x0_*: (N_*, n); y_*: (N_*,); sigmas: (L,).
+    ->  dict(lr, proj, snr: (L,) test accuracies and SNR; h_tr (L, N_train, K d), h_te (L, N_test, K d),
+    xt_te (L, N_test, n): the features and the noisy test inputs, for further probes).
+    """
+    num_classes = len(bases)
+    h_tr, _, _ = noisy_features(U, x0_train, sigmas, num_classes, delta, seed=noise_seed)
+    h_te, xhat_te, xt_te = noisy_features(U, x0_test, sigmas, num_classes, delta, seed=noise_seed + 1)
+    lr_acc = accuracy(level_logits(fit_level_probes(h_tr, y_train, num_classes), h_te), y_test)
+    proj_acc = torch.stack([accuracy(projection_energies(fit_projection_classifier(h_tr[i], y_train, num_classes, rank),
+                                                         h_te[i]), y_test) for i in range(h_te.shape[0])])
+    snrs = torch.tensor([snr(xhat_te[i], y_test, bases)[0] for i in range(h_te.shape[0])])
+    return dict(lr=lr_acc, proj=proj_acc, snr=snrs, h_tr=h_tr, h_te=h_te, xt_te=xt_te)

@@ -20,6 +20,10 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from lowdim.checks import DTYPE, check_int, check_range
+from lowdim.metrics import accuracy
+
+__all__ = ["BATCHNORM_EPS", "LevelProbes", "corrupt_labels", "fit_level_probes", "level_logits", "level_accuracy",
+           "ensemble_window", "ensemble_predict", "evaluate_ensemble"]
 
 BATCHNORM_EPS = 1e-5  # torch.nn.BatchNorm1d default
 
@@ -115,8 +119,8 @@ def level_logits(probes: LevelProbes, features) -> torch.Tensor:
 
 
 def level_accuracy(logits: torch.Tensor, labels) -> torch.Tensor:
-    """Accuracy of argmax logits per level.  logits: (L, N, K); labels: (N,)  ->  (L,)."""
-    return (logits.argmax(dim=2) == torch.as_tensor(labels).long()[None]).to(DTYPE).mean(dim=1)
+    """Accuracy of argmax logits per level (`lowdim.metrics.accuracy`).  logits: (L, N, K); labels: (N,)  ->  (L,)."""
+    return accuracy(logits, labels)
 
 
 def ensemble_window(best: int, num_levels: int, half_width: int) -> list[int]:

@@ -24,6 +24,8 @@ import torch
 
 from lowdim.checks import as_sigma, check_int, check_range
 
+__all__ = ["LOGIT_GAPS", "logit_gap", "lemma2_weights", "confidence_rate", "theorem1_snr"]
+
 LOGIT_GAPS = ("paper", "exact")
 
 
