@@ -332,5 +332,5 @@ def probe_curves(U: torch.Tensor, bases, x0_train, y_train, x0_test, y_test, sig
     lr_acc = accuracy(level_logits(fit_level_probes(h_tr, y_train, num_classes), h_te), y_test)
     proj_acc = torch.stack([accuracy(projection_energies(fit_projection_classifier(h_tr[i], y_train, num_classes, rank),
                                                          h_te[i]), y_test) for i in range(h_te.shape[0])])
-    snrs = torch.tensor([snr(xhat_te[i], y_test, bases)[0] for i in range(h_te.shape[0])])
+    snrs = torch.tensor([snr(xhat_te[i], y_test, bases)[0] for i in range(h_te.shape[0])], dtype=DTYPE)
     return dict(lr=lr_acc, proj=proj_acc, snr=snrs, h_tr=h_tr, h_te=h_te, xt_te=xt_te)
