@@ -89,10 +89,12 @@ def cosine_lr_step(lr: float, step: int, total_steps: int) -> float:
 
 class _Candidates:
     """R candidate bases U (R, n, K d) trained by Adam side by side, with a cosine-decayed learning rate from `lr`
-    to 0 over `total_steps` optimiser steps.
+    to 0 over `total_steps` optimiser steps (lr -> 0: less SGD jitter in U at the end).
 
     The loss is the sum of the R candidates' losses, each computed on its own (no batching across candidates), so
-    every candidate's gradient, Adam state and trajectory are bit for bit those of a run of that candidate alone.
+    every candidate's gradient, Adam state and trajectory are bit for bit those of a run of that candidate alone
+    from the same start in the same memory layout (a matmul rounds differently on a transposed layout: a single
+    run keeps the column-major QR factor it starts from, stacked candidates are row-major).
     """
 
     def __init__(self, U: torch.Tensor, lr: float, total_steps: int):
