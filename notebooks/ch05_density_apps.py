@@ -17,8 +17,8 @@
 # **Reproduces** three applications in §4 of paper 2 {cite}`li2024density` (Li & Yan, arXiv 2408.16765, **v1**):
 # the diffusion classifier (§4.3), the score-matching regulariser of GANs (§4.2) and the diffusion loss of
 # autoregressive models (§4.4), each on an exactly solvable model. Every number on this page is computed when the
-# book is built, by `notebooks/ch05_density_apps.py` with `lowdim.density.classifier` and `lowdim.density.applications`; the
-# headline numbers go to the [reproduction table](reproduction.md).
+# book is built, by `notebooks/ch05_density_apps.py` with `lowdim.density.classifier`, `lowdim.density.applications`
+# and `lowdim.density.app_experiments`; the headline numbers go to the [reproduction table](reproduction.md).
 #
 # ```{admonition} Provenance
 # :class: warning
@@ -84,7 +84,7 @@ rec = Reproduction(notebook="ch05_density_apps")
 #
 # i.e. the noise-prediction error weighted by $dt/(t(1-t))$ (the ELBO weighting), with a factor $\tfrac12$. The
 # heuristic changes both the weighting (uniform in DDPM steps) and the scale (a mean instead of the integral).
-# `lowdim.classifier.diffusion_classifier` implements both as quadrature rules over $t$ applied to any
+# `lowdim.density.classifier.diffusion_classifier` implements both as quadrature rules over $t$ applied to any
 # class-conditional noise predictor: the **ELBO-weighted** rule is a trapezoid rule on $K$ points uniform in
 # $\lambda \in [-10, 15]$ and subtracts the formula's control variate $(1-t)\|Z\|^2$ (the same mean for every
 # class); the **uniform** rule takes $K$ evenly spaced steps of a 1000-step linear DDPM schedule with weight $1/K$
