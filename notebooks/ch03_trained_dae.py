@@ -66,11 +66,10 @@ import torch
 from IPython.display import Markdown, display
 
 from lowdim import MoLRG
-from lowdim.representation.dae import (block_log_energies, denoising_loss, fit_projection_classifier, match_blocks, noisy_features,
-                        orthonormality_error, projection_predict, train_gated_dae, train_gated_dae_restarts)
-from lowdim.representation.ensemble import corrupt_labels, evaluate_ensemble, fit_level_probes, level_accuracy, level_logits
-from lowdim.metrics import snr
-from lowdim.representation.curves import is_unimodal
+from lowdim.representation.dae import (block_log_energies, denoising_loss, orthonormality_error, probe_curves,
+                                       recovery_angles, train_gated_dae, train_gated_dae_restarts)
+from lowdim.representation.ensemble import corrupt_labels, evaluate_ensemble
+from lowdim.representation.curves import bayes_accuracy, is_unimodal, pooled_copies
 from lowdim.book.reproduction import Reproduction
 from lowdim.schedules import ddpm_sigma_at, ddpm_sigmas
 from lowdim.representation.theory import theorem1_snr
@@ -110,11 +109,6 @@ L = len(timesteps)
 # result. The trained DAE of the rest of this page is the selected run of each seed.
 
 # %% tags=["hide-input"]
-def recovery_angles(U):
-    """Largest principal angle (degrees) between each class subspace and its matched block of U.  ->  (K,)."""
-    return match_blocks(U, model.bases)[1].amax(dim=1)
-
-
 runs, rows = [], []
 for s in range(num_seeds):
     x0_train, y_train = model.sample(num_train, seed=seed + 100 + s)
@@ -123,14 +117,14 @@ for s in range(num_seeds):
     chosen = train_gated_dae_restarts(x0_train, num_classes, rank, delta, schedule, epochs=epochs, batch_size=batch_size,
                                       lr=lr, seed=seed + 2000 + s, restarts=restarts, screen_epochs=screen_epochs,
                                       snapshot_every=snapshot_every)
-    run, angles = chosen.run, recovery_angles(chosen.run.U)
-    screen_angle = torch.stack([recovery_angles(U).max() for U in chosen.screen_U])  # scoring only, after the fact
+    run, angles = chosen.run, recovery_angles(chosen.run.U, model.bases)
+    screen_angle = torch.stack([recovery_angles(U, model.bases).max() for U in chosen.screen_U])  # scoring only, after the fact
     near = screen_angle < recovered_deg
     runs.append(dict(run=run, x0_train=x0_train, y_train=y_train, angles=angles, screen_loss=chosen.screen_loss,
-                     screen_angle=screen_angle, single_curve=torch.stack([recovery_angles(U).max() for U in single.snapshots]),
-                     curve=torch.stack([recovery_angles(U) for U in run.snapshots])))  # (S, K) degrees
-    rows.append(dict(seed=s, single_run=float(recovery_angles(single.U).max()),
-                     single_recovered=bool(recovery_angles(single.U).max() < recovered_deg),
+                     screen_angle=screen_angle, single_curve=torch.stack([recovery_angles(U, model.bases).max() for U in single.snapshots]),
+                     curve=torch.stack([recovery_angles(U, model.bases) for U in run.snapshots])))  # (S, K) degrees
+    rows.append(dict(seed=s, single_run=float(recovery_angles(single.U, model.bases).max()),
+                     single_recovered=bool(recovery_angles(single.U, model.bases).max() < recovered_deg),
                      **{f"class {k + 1}": float(angles[k]) for k in range(num_classes)},
                      recovered=bool(angles.max() < recovered_deg), near_at_screen=int(near.sum()),
                      loss_separates=(bool(chosen.screen_loss[near].max() < chosen.screen_loss[~near].min())
@@ -272,34 +266,22 @@ display(Markdown(f"**In this build {num_single} of {num_seeds} single runs recov
 # and with the exact expected gap (chapter 2 compares them in detail).
 
 # %% tags=["hide-input"]
-def probe_curves(U, x0_tr, y_tr, x0_te, y_te, noise_seed):
-    """LR-probe and projection accuracy and SNR at every timestep for the gated denoiser with basis U."""
-    h_tr, _, _ = noisy_features(U, x0_tr, sigmas, num_classes, delta, seed=noise_seed)
-    h_te, xhat_te, xt_te = noisy_features(U, x0_te, sigmas, num_classes, delta, seed=noise_seed + 1)
-    lr_acc = level_accuracy(level_logits(fit_level_probes(h_tr, y_tr, num_classes), h_te), y_te)
-    proj_acc = torch.stack([(projection_predict(fit_projection_classifier(h_tr[i], y_tr, num_classes, rank), h_te[i])
-                             == y_te).double().mean() for i in range(L)])
-    snrs = torch.tensor([snr(xhat_te[i], y_te, model.bases)[0] for i in range(L)])
-    return dict(lr=lr_acc, proj=proj_acc, snr=snrs, h_tr=h_tr, h_te=h_te, xt_te=xt_te)
-
-
-curves = {"trained": [], "exact": []}
+curves = {"trained": [], "exact": []}  # per seed: lowdim.representation.dae.probe_curves
 tests = []
 for s, r in enumerate(runs):
     x0_te, y_te = model.sample(num_test, seed=seed + 200 + s)
     tests.append((x0_te, y_te))
     for name, U in (("trained", r["run"].U), ("exact", U_star)):
-        curves[name].append(probe_curves(U, r["x0_train"], r["y_train"], x0_te, y_te, noise_seed=seed + 300 + 10 * s))
-
-
-def stack(name, key):
-    return torch.stack([c[key] for c in curves[name]])  # (seeds, L)
+        curves[name].append(probe_curves(U, model.bases, r["x0_train"], r["y_train"], x0_te, y_te, sigmas, rank, delta,
+                                         noise_seed=seed + 300 + 10 * s))
+stacked = {name: {key: torch.stack([c[key] for c in curves[name]]) for key in ("lr", "proj", "snr")}
+           for name in curves}  # (seeds, L) per curve
 
 
 summary = pd.DataFrame({"timestep": timesteps, "sigma": sigmas.numpy()})
 for name in curves:
     for key in ("lr", "proj", "snr"):
-        summary[f"{key} {name}"] = stack(name, key).mean(0).numpy()
+        summary[f"{key} {name}"] = stacked[name][key].mean(0).numpy()
 summary["snr approx (paper D_t)"] = theorem1_snr(sigmas, delta, rank, num_classes, "paper").numpy()
 summary["snr approx (exact D_t)"] = theorem1_snr(sigmas, delta, rank, num_classes, "exact").numpy()
 by_step = summary.set_index("timestep")
@@ -316,7 +298,7 @@ for columns in (["sigma", "lr trained", "lr exact", "proj trained", "proj exact"
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1, Fig. 3(a) on the $K = 3$ MoLRG: test accuracy (%) of a logistic-regression probe on $h$ (left) and of the projection classifier $\\arg\\max_k \\|V_k^\\top h\\|^2$ (right) against the DDPM timestep, for the trained DAE (thin grey lines: seeds; thick red: mean) and the exact DAE (black dashed: mean, drawn on top; band: ± one standard deviation over seeds). Chance is 33.3 %. Made by notebook ch03_trained_dae.", "name": "fig-ch03-probes"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.9), sharex=True)
 for ax, key, title in zip(axes, ("lr", "proj"), ("logistic regression on $h$", r"projection classifier $\arg\max_k\|V_k^\top h\|^2$")):
-    ex, tr = 100 * stack("exact", key), 100 * stack("trained", key)  # accuracy in percent
+    ex, tr = 100 * stacked["exact"][key], 100 * stacked["trained"][key]  # accuracy in percent
     for s in range(num_seeds):
         ax.plot(timesteps, tr[s], color="0.6", lw=0.8, alpha=0.7)
     ax.plot(timesteps, tr.mean(0), "s-", color="C3", ms=4, lw=2, label="trained DAE (mean)")
@@ -332,7 +314,7 @@ plt.show()
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1, Fig. 3(b) on the $K = 3$ MoLRG: SNR (Definition 1) of the trained DAE (thin grey: seeds; thick red: mean), the exact DAE (black dashed, drawn on top), and Theorem 1's approximation with the paper's logit gap $D_t$ and with the exact expected gap, against the DDPM timestep. Made by notebook ch03_trained_dae.", "name": "fig-ch03-snr"}}
 fig, ax = plt.subplots(figsize=(7, 4))
-ex, tr = stack("exact", "snr"), stack("trained", "snr")
+ex, tr = stacked["exact"]["snr"], stacked["trained"]["snr"]
 for s in range(num_seeds):
     ax.plot(timesteps, tr[s], color="0.6", lw=0.8, alpha=0.7)
 ax.plot(timesteps, tr.mean(0), "s-", color="C3", ms=4, lw=2, label="trained DAE (mean)")
@@ -347,15 +329,15 @@ chapter.save_key_figure(fig)  # the landing page shows this figure for the paper
 plt.show()
 
 # %% tags=["remove-input"]
-ex_snr_mean = stack("exact", "snr").mean(0)
-peak_exact_snr, peak_trained_snr = int(ex_snr_mean.argmax()), int(stack("trained", "snr").mean(0).argmax())
-lr_noise = float(stack("exact", "lr").std(0).max())  # seed-to-seed spread of the LR accuracy
-lr_exact, lr_trained = stack("exact", "lr").mean(0), stack("trained", "lr").mean(0)
+ex_snr_mean = stacked["exact"]["snr"].mean(0)
+peak_exact_snr, peak_trained_snr = int(ex_snr_mean.argmax()), int(stacked["trained"]["snr"].mean(0).argmax())
+lr_noise = float(stacked["exact"]["lr"].std(0).max())  # seed-to-seed spread of the LR accuracy
+lr_exact, lr_trained = stacked["exact"]["lr"].mean(0), stacked["trained"]["lr"].mean(0)
 peak_lr_exact, peak_lr_trained = int(lr_exact.argmax()), int(lr_trained.argmax())
 # unimodal = rises to an interior peak and falls, steps against the trend within the seed noise (monotone: False)
 uni_lr_exact, uni_lr_trained = is_unimodal(lr_exact, atol=lr_noise), is_unimodal(lr_trained, atol=lr_noise)
-lr_rise = stack("exact", "lr")[:, peak_lr_exact] - stack("exact", "lr")[:, 0]  # per seed: peak minus t = 5
-proj_ex = stack("exact", "proj").mean(0)
+lr_rise = stacked["exact"]["lr"][:, peak_lr_exact] - stacked["exact"]["lr"][:, 0]  # per seed: peak minus t = 5
+proj_ex = stacked["exact"]["proj"].mean(0)
 proj_monotone = bool((proj_ex[1:] - proj_ex[:-1]).max() <= lr_noise)
 
 rec.add(item="Fig. 3b (v3)", figure="fig-ch03-snr", quantity="exact-DAE SNR at t = 5 (small-noise limit 1/((K-1) delta^2))",
@@ -369,7 +351,7 @@ rec.add(item="Fig. 3b (v3)", figure="fig-ch03-snr", quantity="grid steps between
         note="mean over all seeds, failed ones included")
 ok = torch.tensor(recovery["recovered"].to_numpy())
 if bool(ok.any()):  # seeds whose U recovered every class subspace
-    snr_ok = stack("trained", "snr")[ok].mean(0)
+    snr_ok = stacked["trained"]["snr"][ok].mean(0)
     rec.add(item="Fig. 3b (v3)", figure="fig-ch03-snr",
             quantity="largest relative SNR gap, trained (recovered seeds) vs exact, over the timesteps",
             ours=float(((snr_ok - ex_snr_mean).abs() / ex_snr_mean).max()), expected=0.0, tolerance=0.1, kind="abs",
@@ -379,7 +361,7 @@ rec.add(item="Fig. 3a (v3)", figure="fig-ch03-probes", quantity="grid steps betw
         note=f"LR probe unimodal within seed noise {lr_noise:.3f}: exact {uni_lr_exact}, trained {uni_lr_trained}; "
              f"exact rise from t = 5 to the peak {float(lr_rise.mean()):.3f} +- {float(lr_rise.std()):.3f} over seeds")
 rec.add(item="Fig. 3a (v3)", figure="fig-ch03-probes", quantity="peak LR-probe accuracy, trained DAE",
-        ours=float(stack("trained", "lr").mean(0).max()), note="no printed paper value; chance is 1/3")
+        ours=float(stacked["trained"]["lr"].mean(0).max()), note="no printed paper value; chance is 1/3")
 rec.add(item="Table 9 (v3), MoLRG analogue", figure="fig-ch03-probes",
         quantity="projection-classifier accuracy, exact DAE, t = 5 (monotone decrease in t)",
         ours=float(proj_ex[0]), note=f"monotone within noise: {proj_monotone}; last timestep {float(proj_ex[-1]):.3f}")
@@ -454,7 +436,7 @@ for s, r in enumerate(runs):
     num_val = round(val_fraction * num_train)
     split = torch.randperm(num_train, generator=torch.Generator().manual_seed(seed + 600 + s))
     val_idx, tr_idx = split[:num_val], split[num_val:]
-    bayes_clean = float((model.class_posterior(x0_te, 1e-6).argmax(1) == y_te).double().mean())  # sigma -> 0
+    bayes_clean = bayes_accuracy(model, x0_te, 1e-6, y_te)  # sigma -> 0
     e_tr, e_te = block_log_energies(c["h_tr"], num_classes), block_log_energies(c["h_te"], num_classes)
     for j, frac in enumerate(label_noise):
         y_noisy = corrupt_labels(r["y_train"], frac, num_classes, seed=seed + 700 + 10 * s + j)
@@ -463,16 +445,13 @@ for s, r in enumerate(runs):
         out_h = evaluate_ensemble(c["h_tr"][:, tr_idx], y_noisy[tr_idx], c["h_tr"][:, val_idx], y_noisy[val_idx],
                                   c["h_te"], y_te, num_classes, half_width=half_width)  # comparison: features h
         win = out["window"]
-        prec = 1.0 / sigmas[win] ** 2
-        x_bar = (c["xt_te"][win] * prec[:, None, None]).sum(0) / prec.sum()  # sufficient statistic of the copies
-        sigma_eff = float(prec.sum() ** -0.5)
+        x_bar, sigma_eff = pooled_copies(c["xt_te"][win], sigmas[win])  # sufficient statistic of the copies
         ens_rows.append(dict(
             seed=s, label_noise=frac, best_timestep=timesteps[out["best"]], single=out["single"],
             ensemble=out["ensemble"], min_level=float(out["test_accuracy"][out["window"]].min()),
             single_h=out_h["single"], gain_h=out_h["ensemble"] - out_h["single"],
-            bayes_best=float((model.class_posterior(c["xt_te"][out["best"]], float(sigmas[out["best"]])).argmax(1)
-                              == y_te).double().mean()),
-            bayes_window=float((model.class_posterior(x_bar, sigma_eff).argmax(1) == y_te).double().mean()),
+            bayes_best=bayes_accuracy(model, c["xt_te"][out["best"]], float(sigmas[out["best"]]), y_te),
+            bayes_window=bayes_accuracy(model, x_bar, sigma_eff, y_te),
             bayes_clean=bayes_clean))
 ens = pd.DataFrame(ens_rows)
 ens["gain"] = ens["ensemble"] - ens["single"]

@@ -17,8 +17,8 @@
 # **Reproduces** three applications in §4 of paper 2 {cite}`li2024density` (Li & Yan, arXiv 2408.16765, **v1**):
 # the diffusion classifier (§4.3), the score-matching regulariser of GANs (§4.2) and the diffusion loss of
 # autoregressive models (§4.4), each on an exactly solvable model. Every number on this page is computed when the
-# book is built, by `notebooks/ch05_density_apps.py` with `lowdim.density.classifier` and `lowdim.density.applications`; the
-# headline numbers go to the [reproduction table](reproduction.md).
+# book is built, by `notebooks/ch05_density_apps.py` with `lowdim.density.classifier`, `lowdim.density.applications`
+# and `lowdim.density.app_experiments`; the headline numbers go to the [reproduction table](reproduction.md).
 #
 # ```{admonition} Provenance
 # :class: warning
@@ -65,14 +65,17 @@ import torch
 from IPython.display import Markdown, display
 
 from lowdim import GaussianMixture, MoLRG
+from lowdim.book.reproduction import Reproduction
+from lowdim.book.text import latex_sci
+from lowdim.checks import DTYPE, LOG_2PI_E
+from lowdim.density import app_experiments as E
 from lowdim.density import applications as A
 from lowdim.density import classifier as C
 from lowdim.density import formula as D
-from lowdim.book.reproduction import Reproduction
+from lowdim.metrics import accuracy
 
 use_book_style()
 rec = Reproduction(notebook="ch05_density_apps")
-DT = torch.float64
 
 # %% [markdown]
 # ## The diffusion classifier (§4.3)
@@ -88,7 +91,7 @@ DT = torch.float64
 #
 # i.e. the noise-prediction error weighted by $dt/(t(1-t))$ (the ELBO weighting), with a factor $\tfrac12$. The
 # heuristic changes both the weighting (uniform in DDPM steps) and the scale (a mean instead of the integral).
-# `lowdim.classifier.diffusion_classifier` implements both as quadrature rules over $t$ applied to any
+# `lowdim.density.classifier.diffusion_classifier` implements both as quadrature rules over $t$ applied to any
 # class-conditional noise predictor: the **ELBO-weighted** rule is a trapezoid rule on $K$ points uniform in
 # $\lambda \in [-10, 15]$ and subtracts the formula's control variate $(1-t)\|Z\|^2$ (the same mean for every
 # class); the **uniform** rule takes $K$ evenly spaced steps of a 1000-step linear DDPM schedule with weight $1/K$
@@ -109,18 +112,9 @@ groups_2d = [[0], [1, 2], [3]]
 molrg = MoLRG.random(molrg_dim, [molrg_rank] * molrg_classes, molrg_delta, seed=seed)
 groups_mo = [[k] for k in range(molrg_classes)]
 
-
-def make_task(model, mixture, groups, data_seed):
-    """Test points with labels, priors, exact class-conditional eps-predictor and the exact Bayes posterior."""
-    priors, models = C.split_classes(mixture, groups)
-    x, comp = model.sample(num_points, data_seed)
-    to_class = torch.tensor([c for i in range(mixture.num_classes) for c, g in enumerate(groups) if i in g])
-    return dict(x=x, labels=to_class[comp], log_prior=torch.log(priors), eps=C.exact_class_eps(models),
-                exact=C.exact_log_posterior(model, groups, x), num_classes=len(groups))
-
-
-tasks = {"2-D, 3 classes": make_task(gm_2d, gm_2d, groups_2d, seed + 1),
-         f"MoLRG, {molrg_classes} classes in {molrg_dim}-D": make_task(molrg, molrg.to_mixture(), groups_mo, seed + 2)}
+tasks = {"2-D, 3 classes": E.classification_task(gm_2d, gm_2d, groups_2d, num_points, seed + 1),
+         f"MoLRG, {molrg_classes} classes in {molrg_dim}-D": E.classification_task(molrg, molrg.to_mixture(), groups_mo,
+                                                                                  num_points, seed + 2)}
 configs = {  # name: (rule factory, shared noise)
     "ELBO-weighted, shared noise": (lambda K: C.elbo_rule(K), True),
     "ELBO-weighted, independent noise": (lambda K: C.elbo_rule(K), False),
@@ -131,7 +125,7 @@ configs = {  # name: (rule factory, shared noise)
 rows = []
 for tname, task in tasks.items():
     rows.append({"data": tname, "method": "exact Bayes", "budget": np.nan,
-                 "accuracy": C.accuracy(task["exact"], task["labels"]),
+                 "accuracy": float(accuracy(task["exact"], task["labels"])),
                  "ECE": C.expected_calibration_error(task["exact"], task["labels"]), "log-odds error": 0.0,
                  "agrees with Bayes": 1.0})
     for cname, (rule_of, shared) in configs.items():
@@ -139,10 +133,10 @@ for tname, task in tasks.items():
             out = C.diffusion_classifier(task["x"], task["eps"], task["num_classes"], rule_of(K), 1,
                                          task["log_prior"], shared, seed)
             lp = out.log_posterior
-            rows.append({"data": tname, "method": cname, "budget": K, "accuracy": C.accuracy(lp, task["labels"]),
+            rows.append({"data": tname, "method": cname, "budget": K, "accuracy": float(accuracy(lp, task["labels"])),
                          "ECE": C.expected_calibration_error(lp, task["labels"]),
                          "log-odds error": float(C.log_odds_error(lp, task["exact"]).median()),
-                         "agrees with Bayes": float((lp.argmax(1) == task["exact"].argmax(1)).to(DT).mean())})
+                         "agrees with Bayes": float(accuracy(lp, task["exact"].argmax(1)))})
 table_clf = pd.DataFrame(rows)
 Kmax = max(budgets)
 table_clf[(table_clf.budget == Kmax) | table_clf.budget.isna()].style.format(
@@ -189,12 +183,6 @@ target_err, target_K = 0.05, 200  # target set when this book was planned: media
 K_hi, K_lo = sorted(budgets)[-1], sorted(budgets)[-2]
 
 
-def sci(v):
-    """v to two significant digits in LaTeX, e.g. 6.5\\cdot10^{4}."""
-    m, e = f"{v:.1e}".split("e")
-    return f"{m}\\cdot10^{{{int(e)}}}"
-
-
 parts, needs, rates = [], [], []
 for tname in tasks:
     e7 = table_clf[(table_clf.data == tname) & (table_clf.method == "ELBO-weighted, shared noise")].set_index("budget")
@@ -208,8 +196,8 @@ display(Markdown(
     f"$K = {target_K}$ evaluations; with shared noise and the ELBO weighting, the median over points of the largest "
     f"log-odds error (over classes) at $K = {K_hi}$ is " + "; and ".join(parts) + ". "
     f"Slopes of {min(rates):.2f} to {max(rates):.2f} are close to the Monte Carlo rate $K^{{-1/2}}$ of one noise draw per "
-    f"$t$-value, and at the measured rates the error reaches {target_err:g} only at $K \\approx {sci(min(needs))}$ to "
-    f"${sci(max(needs))}$ noise predictions per point and class, {min(needs) / target_K:.0f} to "
+    f"$t$-value, and at the measured rates the error reaches {target_err:g} only at $K \\approx {latex_sci(min(needs))}$ to "
+    f"${latex_sci(max(needs))}$ noise predictions per point and class, {min(needs) / target_K:.0f} to "
     f"{max(needs) / target_K:.0f} times the target budget. The book therefore does not test the size of the error at "
     f"a fixed budget; it tests that the estimator is unbiased, with correctly estimated standard errors, by the "
     f"$z$-scores below."))
@@ -283,12 +271,12 @@ z30, zw30 = D.gauss_hermite(30, 1)
 fine = C.elbo_rule(400, -25.0, 30.0)
 gaps, grad_gaps = [], []
 for a, log_b in [(-2.0, -1.0), (0.5, 0.0), (1.5, -0.5), (3.0, 0.3)]:
-    th = torch.tensor([a, log_b], dtype=DT, requires_grad=True)
+    th = torch.tensor([a, log_b], dtype=DTYPE, requires_grad=True)
     R = A.score_regulariser(gm1, th, z30[:, 0], zw30, fine, 40)
     H = A.cross_entropy(gm1, th, z30[:, 0], zw30)
     gR, = torch.autograd.grad(R, th)
     gH, = torch.autograd.grad(H, th)
-    gaps.append(abs(float(R.detach()) + 0.5 * A.LOG_2PI_E - float(H.detach())))
+    gaps.append(abs(float(R.detach()) + 0.5 * LOG_2PI_E - float(H.detach())))
     grad_gaps.append(float((gR - gH).abs().max()))
 rec.add(item="P2 §4.2 (GAN regulariser)", figure="fig-ch05-gan", quantity="max |R + log(2 pi e)/2 - cross-entropy|, 4 generators",
         ours=max(gaps), expected=0.0, tolerance=1e-5, kind="abs", note="Gauss-Hermite 30 x 40 nodes, 400-point log-SNR grid")
@@ -312,22 +300,11 @@ coarse = C.elbo_rule(80, -12.0, 16.0)
 z40, zw40 = D.gauss_hermite(40, 1)
 
 
-def reverse_kl_exact(th):
-    """KL(p_theta || p) from the exact log-density with the same 40-node z rule."""
-    return A.cross_entropy(gm1, th, z40[:, 0], zw40) - A.gaussian_entropy(th)
-
-
-def score_objective(th, with_entropy, z_nodes, z_weights):
-    """The regulariser from the score (cheap t- and Z-grids), minus the generator entropy when asked (reverse KL)."""
-    R = A.score_regulariser(gm1, th, z_nodes[:, 0], z_weights, coarse, 16)
-    return R - A.gaussian_entropy(th) if with_entropy else R
-
-
 fits = {}
 for a0 in [-3.0, 3.0]:
-    fits[("cross-entropy (regulariser alone)", a0)] = A.fit_adam(lambda th: score_objective(th, False, z16, zw16), [a0, 0.0],
+    fits[("cross-entropy (regulariser alone)", a0)] = A.fit_adam(lambda th: E.score_objective(gm1, th, z16[:, 0], zw16, coarse, 16, False), [a0, 0.0],
                                                                  gan_steps, 0.05)
-    fits[("reverse KL (regulariser - entropy)", a0)] = (A.fit_lbfgs(lambda th: score_objective(th, True, z40, zw40), [a0, 0.0], gtol=1e-9),
+    fits[("reverse KL (regulariser - entropy)", a0)] = (A.fit_lbfgs(lambda th: E.score_objective(gm1, th, z40[:, 0], zw40, coarse, 16, True), [a0, 0.0], gtol=1e-9),
                                                    None)
 mean_p = float((gm1.weights * gm1.means[:, 0]).sum())
 var_p = float((gm1.weights * (gm1.covariances[:, 0, 0] + gm1.means[:, 0] ** 2)).sum()) - mean_p**2
@@ -335,7 +312,7 @@ rows_gan = []
 for (obj, a0), (th, _) in fits.items():
     row = {"objective": obj, "start a": a0, "a": float(th[0]), "b": float(torch.exp(th[1]))}
     if obj.startswith("reverse"):
-        ref = A.fit_lbfgs(reverse_kl_exact, [a0, 0.0], gtol=1e-10)
+        ref = A.fit_lbfgs(lambda th: E.generator_reverse_kl(gm1, th, z40[:, 0], zw40), [a0, 0.0], gtol=1e-10)
         row.update({"exact-density optimum a": float(ref[0]), "exact-density optimum b": float(torch.exp(ref[1]))})
         rec.add(item="P2 §4.2 (GAN regulariser)", figure="fig-ch05-gan",
                 quantity=f"|score-based - exact-density reverse-KL optimum| (a, log b), start a = {a0:g}",
@@ -351,7 +328,7 @@ table_gan.style.format(precision=3).hide(axis="index")
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Left: the data density (grey) and the generator laws $\\mathcal N(a, b^2)$ fitted from two starts by the score-matching regulariser alone (the cross-entropy: collapses onto a mode), by the regulariser minus the generator entropy (the reverse KL: mode seeking) and by maximum likelihood (forward KL: covers both modes). Right: $b$ along the Adam iterations of the regulariser-alone fits. Made by notebook ch05_density_apps.", "name": "fig-ch05-gan"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-xs = torch.linspace(-5, 5.5, 600, dtype=DT)
+xs = torch.linspace(-5, 5.5, 600, dtype=DTYPE)
 axes[0].fill_between(xs, gm1.log_prob(xs[:, None], 1e-12).exp(), color="0.85", label="data p")
 pal = sns.color_palette("deep", 4)
 for (obj, a0), (th, path) in fits.items():
@@ -388,16 +365,16 @@ plt.show()
 # four-component 2-D mixture (exact $\log p(x_1, x_2)$).
 
 # %% tags=["remove-input"]
-m1, v1, w1 = torch.tensor([-1.0, 1.5], dtype=DT), torch.tensor([0.3, 0.5], dtype=DT), torch.tensor([0.5, 0.5], dtype=DT)
-c2, a2, u2, w2 = (torch.tensor(v, dtype=DT) for v in ([1.0, -1.0], [0.8, -0.5], [0.1, 1.0], [0.75, 0.25]))
+m1, v1, w1 = torch.tensor([-1.0, 1.5], dtype=DTYPE), torch.tensor([0.3, 0.5], dtype=DTYPE), torch.tensor([0.5, 0.5], dtype=DTYPE)
+c2, a2, u2, w2 = (torch.tensor(v, dtype=DTYPE) for v in ([1.0, -1.0], [0.8, -0.5], [0.1, 1.0], [0.75, 0.25]))
 joint = GaussianMixture(
     [[m1[j], c2[k] + a2[k] * m1[j]] for j in range(2) for k in range(2)],
     [[[v1[j], a2[k] * v1[j]], [a2[k] * v1[j], a2[k] ** 2 * v1[j] + u2[k]]] for j in range(2) for k in range(2)],
     [w1[j] * w2[k] for j in range(2) for k in range(2)])
-pts = torch.tensor([[-1.0, 0.5], [1.5, 2.0], [0.3, -1.2], [2.5, -2.0]], dtype=DT)
+pts = torch.tensor([[-1.0, 0.5], [1.5, 2.0], [0.3, -1.2], [2.5, -2.0]], dtype=DTYPE)
 tok1 = A.diffusion_loss(pts[:, 0], m1.expand(len(pts), 2), v1, torch.log(w1), fine, 40)
 tok2 = A.diffusion_loss(pts[:, 1], c2[None, :] + a2[None, :] * pts[:, :1], u2, torch.log(w2), fine, 40)
-ar_sum = -A.LOG_2PI_E - tok1 - tok2  # log p(x1) + log p(x2 | x1) by the formula, one token at a time
+ar_sum = -LOG_2PI_E - tok1 - tok2  # log p(x1) + log p(x2 | x1) by the formula, one token at a time
 ar_gap = float((ar_sum - joint.log_prob(pts, 1e-12)).abs().max())
 rec.add(item="P2 §4.4 (AR diffusion loss)", figure=None, quantity="max |sum of per-token formulas - log p(x1, x2)|, 4 points",
         ours=ar_gap, expected=0.0, tolerance=1e-5, kind="abs", note="Gauss-Hermite 40 nodes, 400-point log-SNR grid")
@@ -416,31 +393,13 @@ print(f"chain rule gap {ar_gap:.1e}")
 # %% tags=["hide-input"]
 x1q, x2q, wq = A.data_quadrature(m1, v1, w1, c2, a2, u2, w2, ar_nodes)
 ar_rules = {"ELBO-weighted": C.elbo_rule(100, -10.0, 16.0), "uniform (cosine, MAR)": C.uniform_rule(100, schedule="cosine")}
-half = torch.log(torch.full((2,), 0.5, dtype=DT))
-
-
-def head_means(theta):
-    return torch.stack([theta[0] + theta[1] * x1q, theta[2] + theta[3] * x1q], dim=1)
-
-
-def head_nll(theta):
-    return -(A.mixture_log_prob(x2q, head_means(theta), torch.exp(2 * theta[4]).expand(2), half) * wq).sum()
-
-
-def head_loss(theta, rule):
-    return (A.diffusion_loss(x2q, head_means(theta), torch.exp(2 * theta[4]).expand(2), half, rule, 30) * wq).sum()
-
-
-def fit_head(loss_fn):
-    return A.fit_lbfgs(loss_fn, [1.0, 0.5, -1.0, -0.3, np.log(0.5)], gtol=1e-10).numpy()
-
-
-theta_mle = fit_head(head_nll)
-nll_mle = float(head_nll(torch.as_tensor(theta_mle)))
+head_start = [1.0, 0.5, -1.0, -0.3, np.log(0.5)]  # theta0 of every fit of the head
+theta_mle = A.fit_lbfgs(lambda t: E.head_nll(t, x1q, x2q, wq), head_start, gtol=1e-10).numpy()
+nll_mle = float(E.head_nll(torch.as_tensor(theta_mle), x1q, x2q, wq))
 rows_ar = [dict({f"theta{i}": v for i, v in enumerate(theta_mle)}, fit="maximum likelihood", **{"excess NLL (nats)": 0.0})]
 for name, rule in ar_rules.items():
-    th = fit_head(lambda t: head_loss(t, rule))
-    excess = float(head_nll(torch.as_tensor(th))) - nll_mle
+    th = A.fit_lbfgs(lambda t: E.head_loss(t, x1q, x2q, wq, rule, 30), head_start, gtol=1e-10).numpy()
+    excess = float(E.head_nll(torch.as_tensor(th), x1q, x2q, wq)) - nll_mle
     rows_ar.append(dict({f"theta{i}": v for i, v in enumerate(th)}, fit=name, **{"excess NLL (nats)": excess}))
     if name == "ELBO-weighted":
         rec.add(item="P2 §4.4 (AR diffusion loss)", figure=None, quantity="|ELBO-weighted fit - maximum likelihood| (max over theta)",

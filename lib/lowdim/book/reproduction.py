@@ -21,6 +21,8 @@ import math
 import pathlib
 import re
 
+__all__ = ["KINDS", "COLUMNS", "status", "Reproduction", "collect", "markdown_table", "write_report"]
+
 KINDS = ("abs", "rel")
 # Every status a row can have, in the order the dashboard lists them, with its sphinx-design badge colour.
 STATUSES = {"differs": "danger", "reproduced": "success", "no paper value": "muted"}

@@ -37,9 +37,11 @@ from __future__ import annotations
 
 import torch
 
-from lowdim.checks import DTYPE, as_points, check_range
+from lowdim.checks import DTYPE, as_labels, as_points, check_range
 from lowdim.guidance.labelled import LabelledMixture
 from lowdim.guidance.samplers import sample_ode
+
+__all__ = ["METHODS", "GuidedScore", "martingale_callback", "tilted_quadrature", "ode_quadrature"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -97,7 +99,7 @@ class martingale_callback:  # noqa: N801 (used like a function: callback=marting
         self._prev = None  # (integrand, sigma^2) at the previous level
 
     def _integrand(self, log_post, s_cond, s_uncond):
-        c = self.guide.model._classes(self.guide.c, log_post.shape[0])
+        c = as_labels(self.guide.c, log_post.shape[0], self.guide.model.num_classes)
         R = self.guide.model.class_prior[c] * torch.exp(-log_post)
         return R * ((s_uncond - s_cond) ** 2).sum(1)
 
