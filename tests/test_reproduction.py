@@ -59,3 +59,29 @@ def test_save_collect_and_report(tmp_path, monkeypatch):
     line = ("| Prop. 1 | max \\|residual\\| | theory: 0 | 1e-12 | 1e-10 | reproduced (exact) | {numref}`fig-x` "
             "| {doc}`ch01 <ch01>` |")
     assert line in (tmp_path / "r.md").read_text()
+
+
+@pytest.mark.parametrize("values, label", [
+    (dict(paper=2.0), "| 2 |"),
+    (dict(paper=2.0, source="figure"), "| read from paper figure: 2 |"),
+    (dict(expected=2.0), "| theory: 2 |"),
+    (dict(expected=2.0, source="claim"), "| paper's claim: 2 |"),
+    (dict(expected=2.0, source="reference"), "| our reference: 2 |"),
+])
+def test_source_labels_say_where_a_reference_value_comes_from(tmp_path, values, label):
+    rec = Reproduction("ch01")
+    row = rec.add(**ROW, ours=2.0, tolerance=0.1, **values)
+    assert row["source"] == values.get("source", "paper" if "paper" in values else "formula")
+    reproduction.write_report(rec.rows, tmp_path / "r.json", tmp_path / "r.md", mode="quick")
+    assert label in (tmp_path / "r.md").read_text()
+
+
+@pytest.mark.parametrize("values, message", [
+    (dict(paper=1.0, source="formula"), "goes with expected"),
+    (dict(expected=1.0, source="figure"), "goes with paper"),
+    (dict(expected=1.0, source="book"), "source must be one of"),
+    (dict(source="claim"), "needs a reference value"),
+])
+def test_source_must_fit_the_reference(values, message):
+    with pytest.raises(ValueError, match=message):
+        Reproduction("ch01").add(**ROW, ours=1.0, tolerance=0.1, **values)

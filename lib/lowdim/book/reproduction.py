@@ -8,8 +8,11 @@ cwd = the generated folder)::
             ours=err, expected=0.0, tolerance=1e-10)
     rec.save()                                   # -> ./ch01_molrg.results.json
 
-Status of a row: compared with `paper` when the paper reports a value, else with `expected` (a theoretical
-value) when one is given, else "no paper value". "reproduced" means |ours - reference| <= tolerance
+Status of a row: compared with `paper` when the paper reports a value, else with `expected` when one is given,
+else "no paper value". `source` says where the reference value comes from, and the summary page labels it:
+"paper" (printed in the paper's text or tables), "figure" (read by eye from a paper figure), "formula" (derived
+from a formula: *theory*), "claim" (the paper's qualitative claim coded as a number, e.g. 1 = unimodal) and
+"reference" (our own reference computations, not the paper's). "reproduced" means |ours - reference| <= tolerance
 (kind="abs") or <= tolerance * |reference| (kind="rel"); otherwise "differs".
 """
 
@@ -20,6 +23,10 @@ import math
 import pathlib
 
 KINDS = ("abs", "rel")
+# Where a reference value comes from, and the label the summary page puts before it.
+SOURCES = {"paper": "", "figure": "read from paper figure: ", "formula": "theory: ", "claim": "paper's claim: ",
+           "reference": "our reference: "}
+PAPER_SOURCES = ("paper", "figure")  # sources given as `paper=`; the others as `expected=`
 # Status right after the values, links last: on a narrow screen the table scrolls and the right end is hidden.
 COLUMNS = ("paper item", "quantity", "paper value", "our value", "tolerance", "status", "book figure", "notebook")
 
@@ -53,13 +60,15 @@ class Reproduction:
         self.rows: list[dict] = []
 
     def add(self, *, item: str, figure: str | None, quantity: str, ours, paper=None, expected=None,
-            tolerance=None, kind: str = "abs", note: str = "") -> dict:
+            tolerance=None, kind: str = "abs", note: str = "", source: str | None = None) -> dict:
         """Record one number and return its row.
 
         item: the paper's label ("Prop. 1", "Fig. 3", "Table 2"); figure: the book figure's label
         (e.g. "fig-tweedie", rendered as a link) or None; quantity: what was measured; ours: our value;
         paper: the paper's value, or expected: a theoretical value (at most one of them); tolerance (>= 0)
-        and kind ("abs" or "rel"): the reproduction criterion, required when a reference value is given.
+        and kind ("abs" or "rel"): the reproduction criterion, required when a reference value is given;
+        source: where the reference comes from (a key of SOURCES): "paper" (default with paper=) or "figure" for
+        paper=, "formula" (default with expected=), "claim" or "reference" for expected=.
         """
         for name, text in (("item", item), ("quantity", quantity)):
             if not isinstance(text, str) or not text.strip():
@@ -74,6 +83,15 @@ class Reproduction:
         paper = None if paper is None else _finite("paper", paper)
         expected = None if expected is None else _finite("expected", expected)
         reference = paper if paper is not None else expected
+        if source is None:
+            source = "paper" if paper is not None else ("formula" if expected is not None else None)
+        elif source not in SOURCES:
+            raise ValueError(f"source must be one of {tuple(SOURCES)}, got {source!r}")
+        elif reference is None:
+            raise ValueError("source needs a reference value (paper or expected)")
+        elif (source in PAPER_SOURCES) != (paper is not None):
+            raise ValueError(f"source {source!r} goes with {'paper' if source in PAPER_SOURCES else 'expected'}=, "
+                             f"not {'paper' if paper is not None else 'expected'}=")
         if tolerance is not None:
             tolerance = _finite("tolerance", tolerance)
             if tolerance < 0:
@@ -85,7 +103,7 @@ class Reproduction:
         if any(r["item"] == item and r["quantity"] == quantity for r in self.rows):
             raise ValueError(f"row (item={item!r}, quantity={quantity!r}) was already added")
         row = dict(item=item, figure=figure, notebook=self.notebook, quantity=quantity, paper=paper,
-                   expected=expected, ours=ours, tolerance=tolerance, kind=kind,
+                   expected=expected, source=source, ours=ours, tolerance=tolerance, kind=kind,
                    status=status(ours, reference, tolerance, kind), note=note)
         self.rows.append(row)
         return row
@@ -125,14 +143,18 @@ def markdown_table(rows: list[dict], mode: str) -> str:
     lines = [
         "# Reproduction summary", "",
         f"Every headline number the notebooks record, from the **{mode}** run of `python -m lowdim.book.build`.",
-        "The paper value is the number the paper reports; *theory:* marks a theoretical value instead.",
+        "The paper value is the number the paper prints; a label marks any other source: *read from paper figure:*"
+        " (a value read by eye off a paper figure), *theory:* (a formula), *paper's claim:* (a qualitative claim coded"
+        " as a number, e.g. 1 = yes) and *our reference:* (our own reference computations, not the paper's).",
         "A row is *reproduced* when our value lies within the tolerance of it.", "",
         f":::{{table}} Recorded numbers ({mode} run)", ":widths: auto", "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
     for r in rows:
-        paper = _number(r["paper"]) if r["expected"] is None else f"theory: {_number(r['expected'])}"
+        source = r.get("source") or ("paper" if r["paper"] is not None else "formula")
+        reference = r["paper"] if r["paper"] is not None else r["expected"]
+        paper = _number(reference) if reference is None else SOURCES[source] + _number(reference)
         figure = "—" if r["figure"] is None else f"{{numref}}`{r['figure']}`"
         status_text = r["status"] if not r["note"] else f"{r['status']} ({r['note']})"
         cells = [r["item"], r["quantity"], paper, _number(r["ours"]), _tolerance(r), status_text, figure,
