@@ -299,7 +299,7 @@ rec.add(item="P2 §3 (KL corollary, derived)", figure=None, quantity="max |KL - 
         note="1-D quadrature on both sides")
 rec.add(item="P2 §3 (KL corollary, derived)", figure=None,
         quantity="max |KL - reference-notes value| (6 decimals)", ours=ref_gap, expected=0.0, tolerance=5e-7,
-        kind="abs", note="values checked numerically in the project's reference notes, not paper numbers")
+        kind="abs", source="reference", note="values checked numerically in the project's reference notes, not paper numbers")
 table_kl.style.format({"KL(p || q_theta)": "{:.6f}", "J (score integral)": "{:.6f}", "|KL - J|": "{:.1e}"}).hide(axis="index")
 
 # %% [markdown]
@@ -369,10 +369,10 @@ rec.add(item="P2 §3.2, eq. (3.1c)", figure="fig-ch04-discrete", quantity="log-l
         ours=slope, expected=-1.0, tolerance=0.2, kind="abs", note="error ~ 1/T up to log factors")
 if 1000 in cos.index:
     rec.add(item="P2 §3.2, eq. (3.1c)", figure="fig-ch04-discrete", quantity="Riemann sum at T = 1000, cosine, x = -2",
-            ours=float(cos.loc[1000, "Riemann sum"]), expected=-1.4305, tolerance=1e-4, kind="abs",
+            ours=float(cos.loc[1000, "Riemann sum"]), expected=-1.4305, tolerance=1e-4, kind="abs", source="reference",
             note="value from the project's reference notes (checked numerically there), not a paper number")
     rec.add(item="P2 §4.1", figure="fig-ch04-discrete", quantity="ELBO(sigma^2 = beta_tilde) at T = 1000, cosine, x = -2",
-            ours=float(cos.loc[1000, "ELBO, sigma^2 = beta_tilde"]), expected=-1.830, tolerance=1e-3, kind="abs",
+            ours=float(cos.loc[1000, "ELBO, sigma^2 = beta_tilde"]), expected=-1.830, tolerance=1e-3, kind="abs", source="reference",
             note="O(1) gap from the variance mismatch; reference-notes value, not a paper number")
 print(f"Riemann vs beta-ELBO: {riemann_vs_elbo:.1e}; cosine slope {slope:.2f}")
 
