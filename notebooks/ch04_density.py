@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from IPython.display import Markdown, display
 from scipy.optimize import minimize_scalar
 
 from lowdim import GaussianMixture
