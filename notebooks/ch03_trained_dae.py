@@ -547,23 +547,26 @@ display(Markdown(verdict + f" At the label-noise rates where the true class stay
 # the best single level away from the ceiling in four ways, one at a time from the setting above (exact DAE features,
 # log block energies, 0 % and 40 % label noise): **fewer probe training points**, **larger data noise** $\delta$,
 # **overlapping class subspaces** (every principal angle at 45°; the features are then those of the paper's network
-# at $U = U^\star$, eqs. 4–5), and **more classes** ($K = 10$). For each setting it records the best single level,
+# at $U = U^\star$, eqs. 4–5), **more classes** ($K = 10$), and **only the noisier levels** (timesteps 120 to 280,
+# so that even the best level is noisy, as on real images where the best level is intermediate). For each setting it records the best single level,
 # the ensemble, and the Bayes classifier on the five noisy copies the ensemble sees (its ceiling). The verdict is
 # computed from the table: a gain counts when it exceeds two standard errors over seeds.
 
 # %%
 sweep_settings = {"as above": dict(), "60 probe points": dict(num_probe=60), "delta = 0.6": dict(delta=0.6),
-                  "subspaces at 45°": dict(angle=45.0), "K = 10": dict(K=10)}
+                  "subspaces at 45°": dict(angle=45.0), "K = 10": dict(K=10),
+                  "levels t >= 120 only": dict(first_level=timesteps.index(120))}
 sweep_rows = []
 for name, change in sweep_settings.items():
     K_s, delta_s = change.get("K", num_classes), change.get("delta", delta)
     model_s = MoLRG.random(dim, [rank] * K_s, delta=delta_s, angle_deg=change.get("angle", 90.0), seed=seed + 900)
     U_s = torch.cat(model_s.bases, 1)
+    sigmas_s = sigmas[change.get("first_level", 0):]  # the noise levels the probes may use
     for s in range(min(num_seeds, 3)):  # three seeds at most: the sweep fits 14 probes per call
         x_tr, y_tr = model_s.sample(num_train, seed=seed + 910 + s)
         x_te, y_te = model_s.sample(num_test, seed=seed + 930 + s)
-        h_tr, _, _ = noisy_features(U_s, x_tr, sigmas, K_s, delta_s, seed=seed + 950 + s)
-        h_te, _, xt_te = noisy_features(U_s, x_te, sigmas, K_s, delta_s, seed=seed + 970 + s)
+        h_tr, _, _ = noisy_features(U_s, x_tr, sigmas_s, K_s, delta_s, seed=seed + 950 + s)
+        h_te, _, xt_te = noisy_features(U_s, x_te, sigmas_s, K_s, delta_s, seed=seed + 970 + s)
         e_tr, e_te = block_log_energies(h_tr, K_s), block_log_energies(h_te, K_s)
         order = torch.randperm(num_train, generator=torch.Generator().manual_seed(seed + 990 + s))
         num_val = round(val_fraction * num_train)
@@ -575,7 +578,7 @@ for name, change in sweep_settings.items():
                 continue  # a class missing from a tiny probe set: no probe can be fitted
             out = evaluate_ensemble(e_tr[:, tr_idx], y_noisy[tr_idx], e_tr[:, val_idx], y_noisy[val_idx], e_te, y_te, K_s,
                                     half_width=half_width)
-            prec = 1.0 / sigmas[out["window"]] ** 2
+            prec = 1.0 / sigmas_s[out["window"]] ** 2
             x_bar = (xt_te[out["window"]] * prec[:, None, None]).sum(0) / prec.sum()
             ceiling = float((model_s.class_posterior(x_bar, float(prec.sum() ** -0.5)).argmax(1) == y_te).double().mean())
             sweep_rows.append(dict(setting=name, label_noise=frac, seed=s, single=out["single"], ensemble=out["ensemble"],
@@ -622,9 +625,12 @@ display(Markdown(
     f"standard errors) in: {listing(helps)}; it loses significantly in: {listing(hurts)}; elsewhere the difference is "
     f"within noise. "
     + (f"The settings where it gains are on average {helps['below'].mean():.1f} points below the ceiling, against "
-       f"{sweep_table.drop(helps.index)['below'].mean():.1f} for the others: combining levels helps only where the "
-       "single probe leaves accuracy on the table." if len(helps) and len(helps) < len(sweep_table) else
-       "No setting separates gains from ceilings here." if not len(helps) else "It gains in every setting.")))
+       f"{sweep_table.drop(helps.index)['below'].mean():.1f} for the others, and it gains in "
+       f"{int(far[helps.index].sum())} of the {int(far.sum())} settings more than 2 points below the ceiling: combining "
+       "levels pays off where the single probe leaves accuracy on the table (on the MoLRG: when even the best level "
+       "is noisy), not where it already sits at the ceiling." if len(helps) and len(helps) < len(sweep_table) else
+       f"So combining levels does not help in any setting here, not even in the {int(far.sum())} far from the ceiling."
+       if not len(helps) else "It gains in every setting.")))
 
 # %%
 rec.save()
