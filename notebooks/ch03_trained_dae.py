@@ -534,11 +534,12 @@ display(Markdown(verdict + f" At the label-noise rates where the true class stay
 # grid, its accuracy is near the clean Bayes ceiling, and the window (shifted inward at the end of the grid) adds only
 # noisier levels. The Bayes classifier on the five noisy copies is barely better than on the best level, so there is
 # almost nothing for averaging to recover, and (below 67 % label noise) the ensemble ends close to the best single
-# level, on either side; the sweep below moves the single level away from its ceiling. The paper's features are high-dimensional, non-linear image features on which probes can
-# over-fit noisy labels and different timesteps carry different information, the regime where averaging probes pays
-# off (Table 1: DiT +0.8 points clean, +9.0 at 80 % noise); the MoLRG does not reproduce that regime, and the
-# planned real-image chapter (chapter 8) is to test the same function where it does. With $h$ itself as the feature (column "gain on $h$"),
-# the probes are barely above chance and the comparison says nothing about the ensemble.
+# level, on either side; the sweep below moves the single level away from its ceiling. The paper's features are
+# high-dimensional, non-linear image features on which probes can over-fit noisy labels and different timesteps carry
+# different information, the regime where averaging probes pays off (Table 1: DiT +0.8 points clean, +9.0 at 80 %
+# noise); the MoLRG setting above does not reproduce that regime, and the planned real-image chapter (chapter 8) is
+# to test the same function where it does. With $h$ itself as the feature (column "gain on $h$"), the probes are
+# barely above chance and the comparison says nothing about the ensemble.
 
 # %% [markdown]
 # ## When can combining levels help? A sweep away from the ceiling

@@ -30,7 +30,8 @@ verified by simulation; see the book chapter):
 
     p(c) E[1 / p(c | Y_0^w)] = 1 - w int E[R_sigma(Y) |grad log R_sigma(Y)|^2] d(sigma^2),   R_sigma = p(c)/p_sigma(c|x).
 
-`tilted_quadrature` gives the "tilted" law p(x|c) p(c|x)^w / Z on a 1-D or 2-D grid, for comparison.
+`tilted_quadrature` gives the "tilted" law p(x|c) p(c|x)^w / Z on a 1-D or 2-D grid, for comparison, and
+`ode_quadrature` the law of the 1-D guided probability-flow ODE (adaptive quadrature with an error estimate).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class martingale_callback:  # noqa: N801 (used like a function: callback=marting
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The tilted law p(x|c) p(c|x)^w by quadrature, and the ODE by quadrature over its initial point (1-D).
+# The tilted law p(x|c) p(c|x)^w by quadrature, and the law of the 1-D ODE by quadrature in its output space.
 
 
 def tilted_quadrature(model: LabelledMixture, c: int, w, grid: torch.Tensor) -> dict:
