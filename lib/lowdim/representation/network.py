@@ -24,7 +24,11 @@ from dataclasses import dataclass
 
 import torch
 
-from lowdim.checks import DTYPE, as_points, as_sigma, check_range
+from lowdim.checks import DTYPE, as_points, as_sigma
+from lowdim.representation.molrg import gate_logit_coefficients, shrinkage_coefficients
+
+__all__ = ["gate_logits", "paper_network", "NetworkOutput", "paper_snr_energies", "scaled_blocks", "denoising_loss",
+           "fit_block_scales", "ScaleFit", "TARGETS"]
 
 
 def _blocks(blocks, n: int | None = None) -> list[torch.Tensor]:
@@ -38,26 +42,12 @@ def _blocks(blocks, n: int | None = None) -> list[torch.Tensor]:
     return blocks
 
 
-def shrinkage(sigma, delta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """zeta_t = 1/(1 + sigma^2) and xi_t = delta^2/(delta^2 + sigma^2) (eq. 4).  sigma: scalar or (N,)."""
-    s = as_sigma(sigma)
-    check_range("delta", delta, low=0.0)
-    return 1.0 / (1.0 + s**2), delta**2 / (delta**2 + s**2)
-
-
-def gate_coefficients(sigma, delta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """phi_t = 1/(2 sigma^2 (1 + sigma^2)) and psi_t = delta^2/(2 sigma^2 (delta^2 + sigma^2)) (eq. 5)."""
-    s = as_sigma(sigma)
-    check_range("delta", delta, low=0.0)
-    return 1.0 / (2 * s**2 * (1 + s**2)), delta**2 / (2 * s**2 * (delta**2 + s**2))
-
-
 def gate_logits(x, sigma, blocks, delta: float) -> torch.Tensor:
     """Eq. 5's logits phi_t |U_l^T x|^2 + psi_t sum_{j != l} |U_j^T x|^2.  x: (N, n)  ->  (N, K)."""
     blocks = _blocks(blocks)
     x = as_points(x, blocks[0].shape[0])
     s = as_sigma(sigma, num_points=x.shape[0]).reshape(-1, 1)
-    phi, psi = gate_coefficients(s, delta)
+    phi, psi = gate_logit_coefficients(s, delta)
     energy = torch.stack([((x @ U) ** 2).sum(1) for U in blocks], 1)  # (N, K): |U_l^T x|^2
     return phi * energy + psi * (energy.sum(1, keepdim=True) - energy)
 
@@ -79,7 +69,7 @@ def paper_network(x, sigma, blocks, delta: float) -> NetworkOutput:
     blocks = _blocks(blocks)
     x = as_points(x, blocks[0].shape[0])
     s = as_sigma(sigma, num_points=x.shape[0]).reshape(-1, 1)
-    zeta, xi = shrinkage(s, delta)
+    zeta, xi = shrinkage_coefficients(s, delta)
     w = torch.softmax(gate_logits(x, sigma, blocks, delta), dim=1)
     beta = xi + (zeta - xi) * w  # (N, K)
     h = [beta[:, l:l + 1] * (x @ U) for l, U in enumerate(blocks)]
