@@ -376,8 +376,8 @@ for (obj, a0), (th, path) in fits.items():
             ours=float(last / first), note=f"b ends at {b_path[-1]:.3f}; the step size decays from 0.05 to 0.0005")
 path_df = pd.DataFrame(path_rows)
 display(Markdown(
-    "**Reading the right panel, per path.** "
-    + "; ".join(f"from start {r.start:g}, $b$ falls from 1 to {r.b_end:.3f}"
+    "**Reading the right panel, per path.** From start "
+    + "; from start ".join(f"{r.start:g}, $b$ falls from 1 to {r.b_end:.3f}"
                 + (" at every step" if r.monotone else " (not at every step)")
                 + f", and over the last fifth of the steps it falls by only {r.last_over_first:.1%} of its fall over the first fifth"
                 for r in path_df.itertuples())
