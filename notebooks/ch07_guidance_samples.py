@@ -325,7 +325,7 @@ lowered = [n for n in ("SDE", "ODE") if ent_at[n].loc[8.0] < ent_at[n].loc[0.0] 
 display(Markdown(
     f"**Reading the figure.** In $n = {molrg_dim}$ the average reciprocal confidence falls from $w$ = 0 to 8 for both "
     f"samplers ({'at every step' if all(inv_falls.values()) else 'not at every step for ' + ', '.join(n for n, v in inv_falls.items() if not v)}) "
-    "and the mean confidence rises. {cite:t}`wu2024guidance` prove, for Gaussian mixtures whose classes differ by their "
+    "and the mean confidence rises. Wu et al. (2024) prove, for Gaussian mixtures whose classes differ by their "
     "**means**, that guidance raises confidence *and lowers the differential entropy* (for DDPM and DDIM). The MoLRG "
     "classes have zero mean and differ by their **covariances**. The entropy on the data span (third panel), read "
     f"per sampler: {entropy_sentence('SDE')}; {entropy_sentence('ODE')}. "
@@ -337,4 +337,8 @@ display(Markdown(
     "class's own subspace (right panel, \"own subspace\"; along $U_0$ the other classes have only variance "
     "$\\delta^2$, so a larger coordinate there means a higher $p(c\\mid x)$), which raises the entropy, and it shrinks "
     "the energy in the other classes' subspaces (samples move away from the regions shared with other classes, the "
-    "high-dimensional face of the boundary concentration of {cite:t}`chidambaram2024guidance`), which lowers it."))
+    "high-dimensional face of the boundary concentration of Chidambaram et al. (2024)), which lowers it."))
+
+# %% [markdown]
+# The two results read against this figure are {cite:t}`wu2024guidance` (confidence and entropy under guidance for
+# Gaussian mixtures) and {cite:t}`chidambaram2024guidance` (concentration at the boundary of the class support).
