@@ -314,3 +314,22 @@ def test_data_span_frame_matches_dense_solve(model_fn):
         A = mix.covariances[1] + s2 * torch.eye(20, dtype=DTYPE)
         dense = -torch.linalg.solve(A, (x - mix.means[1]).unsqueeze(-1)).squeeze(-1)
         np.testing.assert_allclose(s_cond.numpy(), dense.numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_backward_flow_field_matches_autograd_of_the_log_density():
+    # The score and its slope used by ode_quadrature's backward flow, against autograd (first and second derivative)
+    # of the mixture's own log-density, unconditional and class-conditional.
+    from lowdim.guidance.theorem import _score_slope_1d
+
+    model = nonuniform_mixture()
+    mix = model.mixture
+    x = torch.linspace(-9.0, 7.0, 41, dtype=DTYPE)
+    logw = torch.log(mix.weights)
+    for c, lw in ((None, logw), (0, logw.masked_fill(model.component_class != 0, -float("inf")))):
+        s, ds = _score_slope_1d(mix.means[:, 0], mix.covariances[:, 0, 0], lw, x, 0.7)
+        xr = x.clone().requires_grad_(True)
+        logp = model.log_prob(xr[:, None], 0.7, c)
+        (g,) = torch.autograd.grad(logp.sum(), xr, create_graph=True)
+        (h,) = torch.autograd.grad(g.sum(), xr)
+        assert torch.allclose(s, g.detach(), rtol=1e-10, atol=1e-10)
+        assert torch.allclose(ds, h, rtol=1e-8, atol=1e-10)
