@@ -60,7 +60,9 @@ from IPython.display import Markdown, display
 from lowdim import MoLRG
 from lowdim.book.reproduction import Reproduction
 from lowdim.representation.curves import is_decreasing, is_unimodal, posterior_curve, with_class_means
-from lowdim.schedules import paper1_sigma_grid
+from lowdim.schedules import ddpm_sigma_at, ddpm_sigmas, paper1_sigma_grid
+from lowdim.metrics import snr_from_energies, subspace_energies
+from lowdim.representation.network import fit_block_scales, paper_network, paper_snr_energies, scaled_blocks
 from lowdim.representation.theory import confidence_rate, lemma2_weights, theorem1_snr
 
 use_book_style()
@@ -189,7 +191,7 @@ plt.show()
 
 # %% tags=["remove-cell"]
 rec.add(item="Fig. 3(b)", figure="fig-ch02-theorem1", quantity="exact-posterior SNR unimodal along the grid (1 yes, 0 no), K = 3",
-        ours=float(is_unimodal(fig3["snr"], atol=0.02 * float(fig3["snr"].max()))), expected=1.0, tolerance=0, kind="abs",
+        ours=float(is_unimodal(fig3["snr"], atol=0.02 * float(fig3["snr"].max()))), expected=1.0, tolerance=0, kind="abs", source="claim",
         note="steps against the trend up to 2 % of the peak allowed (Monte Carlo noise)")
 rec.add(item="Fig. 3(b)", figure="fig-ch02-theorem1", quantity="sigma of the exact-posterior SNR peak, K = 3",
         ours=peaks["exact posterior"], note="the paper's Fig. 3 peaks between timesteps 60 and 80 of T = 500 (sigma 0.28-0.38)")
@@ -197,6 +199,31 @@ for kind in ("paper", "exact"):
     rec.add(item="Theorem 1", figure="fig-ch02-theorem1", quantity=f"peak sigma of the approximate SNR ({kind} D_t) / exact peak sigma",
             ours=peaks[f"Theorem 1 ({kind} D_t)"] / peaks["exact posterior"],
             note="the approximation peaks later than the exact SNR (no paper value)")
+
+# %% [markdown]
+# **Tightness at the paper's Fig. 3 timesteps.** The paper says the approximation "consistently aligns" with the
+# SNR of the optimal denoiser. We code that claim as: the ratio approximate / exact SNR stays within 10 % of 1 at every
+# timestep the paper plots (T = 500 steps 5, 10, ..., 280, 0-indexed as in chapter 1); 10 % is our reading of
+# "aligns", far above the Monte Carlo error of the exact SNR (about 1 %).
+
+# %%
+fig3_steps = [5, 10, 20, 40, 60, 80, 100, 120, 140, 160, 180, 240, 260, 280]  # paper 1, App. D / Fig. 3 timesteps
+fig3_step_sigmas = ddpm_sigma_at([t - 1 for t in fig3_steps], 500)
+fig3_at_steps = exact_curve(fig3_model, fig3_samples, fig3_step_sigmas, sample_seed=seed + 45)["snr"]
+tight = pd.DataFrame(dict(timestep=fig3_steps, sigma=fig3_step_sigmas.numpy(), exact=fig3_at_steps.numpy()))
+for kind in ("paper", "exact"):
+    tight[f"ratio ({kind} D_t)"] = theorem1_snr(fig3_step_sigmas, delta, rank, fig3_classes, kind).numpy() / tight["exact"]
+    worst = int(np.abs(np.log(tight[f"ratio ({kind} D_t)"])).argmax())
+    rec.add(item="Theorem 1 (tightness)", figure="fig-ch02-theorem1",
+            quantity=f"approximate / exact SNR at the Fig. 3 timestep farthest from 1 ({kind} D_t), K = 3",
+            ours=float(tight[f"ratio ({kind} D_t)"].iloc[worst]), expected=1.0, tolerance=0.1, kind="rel", source="claim",
+            note=f"timestep {fig3_steps[worst]} (sigma {float(fig3_step_sigmas[worst]):.3f}); the paper's claim "
+                 "'consistently aligns' read as within 10 %")
+    rec.add(item="Theorem 1 (tightness)", figure="fig-ch02-theorem1",
+            quantity=f"fraction of the 14 Fig. 3 timesteps where the approximation ({kind} D_t) is within 10 % of the exact SNR",
+            ours=float((np.abs(tight[f"ratio ({kind} D_t)"] - 1) <= 0.1).mean()), expected=1.0, tolerance=0, kind="abs",
+            source="claim", note="K = 3, n = 50, d = 5, delta = 0.2")
+tight.style.format({"sigma": "{:.3f}", "exact": "{:.2f}", "ratio (paper D_t)": "{:.2f}", "ratio (exact D_t)": "{:.2f}"}).hide(axis="index")
 
 # %% [markdown]
 # The approximation has the right shape (unimodal, same limits) but it peaks later and higher than the exact SNR.
@@ -294,15 +321,27 @@ def curve_summary(g):
 summary = sweep_df.groupby(["param", "value", "kind"], sort=False).apply(curve_summary, include_groups=False).reset_index()
 exact_rows = summary[summary.kind == "exact posterior"]
 rec.add(item="Fig. 14", figure="fig-ch02-sweeps", quantity="fraction of the 12 exact-posterior sweep curves that are unimodal",
-        ours=float(exact_rows.unimodal.mean()), expected=1.0, tolerance=0, kind="abs",
+        ours=float(exact_rows.unimodal.mean()), expected=1.0, tolerance=0, kind="abs", source="claim",
         note="steps against the trend up to 3 % of the peak allowed (Monte Carlo noise)")
 rec.add(item="Fig. 14", figure="fig-ch02-sweeps", quantity="fraction of the 24 Theorem 1 sweep curves that are unimodal",
-        ours=float(summary[summary.kind != "exact posterior"].unimodal.mean()), expected=1.0, tolerance=0, kind="abs",
+        ours=float(summary[summary.kind != "exact posterior"].unimodal.mean()), expected=1.0, tolerance=0, kind="abs", source="claim",
         note="closed form, both logit gaps")
 exact_peaks = summary[summary.kind == "exact posterior"].peak_sigma.to_numpy()
 approx_peaks = summary[summary.kind == "Theorem 1 (exact D_t)"].peak_sigma.to_numpy()
 rec.add(item="Fig. 14", figure="fig-ch02-sweeps", quantity="fraction of the 12 sweep settings where Theorem 1 (exact D_t) peaks at or after the exact SNR",
         ours=float((approx_peaks >= exact_peaks).mean()), note="no paper value; grid resolution decides ties")
+wide = sweep_df.pivot_table(index=["param", "value", "sigma"], columns="kind", values="snr", sort=False)
+for kind in ("exact", "paper"):
+    ratio = wide[f"Theorem 1 ({kind} D_t)"] / wide["exact posterior"]
+    within = (np.abs(ratio - 1) <= 0.1).groupby(level=["param", "value"], sort=False).all()
+    rec.add(item="Fig. 14 (tightness)", figure="fig-ch02-sweeps",
+            quantity=f"fraction of the 12 sweep curves where Theorem 1 ({kind} D_t) stays within 10 % of the exact SNR",
+            ours=float(within.mean()), expected=1.0, tolerance=0, kind="abs", source="claim",
+            note="the paper's 'consistently aligns' read as within 10 % at every sweep level")
+    rec.add(item="Fig. 14 (tightness)", figure="fig-ch02-sweeps",
+            quantity=f"largest approximate / exact SNR over the 12 sweep curves ({kind} D_t)",
+            ours=float(ratio.max()), expected=1.0, tolerance=0.1, kind="rel", source="claim",
+            note=f"at {ratio.idxmax()[0]} = {ratio.idxmax()[1]:g}, sigma {ratio.idxmax()[2]:.3f}")
 summary["value"] = summary["value"].map(lambda v: f"{v:g}")
 summary.pivot_table(index=["param", "value"], columns="kind", values="peak_sigma", sort=False).style.format("{:.3f}")
 
@@ -433,7 +472,7 @@ rec.add(item="Table 6", figure="fig-ch02-appc", quantity="class-0 / class-1 SNR 
         ours=float(v6["res"]["snr_per_class"][:, 0].max() / v6["res"]["snr_per_class"][:, 1].max()), paper=134.76 / 23.91,
         tolerance=0.5, kind="rel", note="at sigma 0.002 the exact SNR is 25 for both classes; the paper's 52 vs 12 cannot be an optimal denoiser's")
 rec.add(item="Table 7", figure="fig-ch02-appc", quantity="SNR decreasing along the Table 7 grid (1 yes, 0 no)",
-        ours=float(is_decreasing(t7["snr"], atol=0.01 * float(t7["snr"].max()))), expected=1.0, tolerance=0, kind="abs",
+        ours=float(is_decreasing(t7["snr"], atol=0.01 * float(t7["snr"].max()))), expected=1.0, tolerance=0, kind="abs", source="claim",
         note="reconstructed setting (mean norm 3, Bayes classifier)")
 rec.add(item="Table 7", figure="fig-ch02-appc", quantity="SNR at sigma 1.492 / SNR at sigma 0.030",
         ours=float(t7["snr"][-1] / t7["snr"][0]), paper=paper_t7_snr[-1] / paper_t7_snr[0], tolerance=0.3, kind="rel",
@@ -448,7 +487,7 @@ rec.add(item="Table 7", figure="fig-ch02-appc", quantity="accuracy (%) at sigma 
 # * **Non-uniform mixing (Table 6).** As in the paper, the majority class has the higher SNR and both classes peak at
 #   $\sigma = 0.296$. The paper's small-noise values (52.35 and 12.15) cannot come from an optimal denoiser: as
 #   $\sigma \to 0$ it returns the clean point, whose SNR is $1/\delta^2 = 25$ in both classes whatever $\pi$ is. The
-#   paper's DAE (or its data) differ from the model as stated.
+#   paper's DAE (or its data) differ from the model as stated; the next section tests its network.
 # * **Unequal ranks (Table 5).** The exact per-class limits are $d_k/(\delta^2 d_l)$ (125 and 5), not the paper's
 #   68.94 and 7.75 (the paper's DAE, with one shared gate, is not the exact posterior for unequal ranks), and the
 #   sentence in bold above says where each class of the exact posterior peaks against the paper. The pooled ratio is close to the paper's
@@ -458,11 +497,160 @@ rec.add(item="Table 7", figure="fig-ch02-appc", quantity="accuracy (%) at sigma 
 #   $\delta \tilde U_k e$ lies inside its own subspace, so the exact SNR *rises* (about 103 at small noise) and peaks
 #   earlier; the paper reports a lower SNR (16.7) with the peak kept at 0.296. The paper's DAE has orthonormal
 #   $U = [U_1, U_2]$ (eq. 4), so it cannot represent overlapping subspaces, and its SNR is that of a misspecified
-#   model; we cannot reconstruct it.
+#   model (the next section evaluates it).
 # * **Non-zero means (Table 7).** In the reconstruction the SNR falls monotonically, as the paper reports: the
 #   class means are kept by the denoiser at every noise level while the class-subspace energy shrinks, so there is
 #   no rising phase. The exact Bayes classifier stays far more accurate than the paper's probe at large noise.
 #
+# The next section tests the obvious explanation of the first three bullets: that the tables measure the paper's
+# network, not the optimal denoiser.
+
+# %% [markdown]
+# ## The paper's network as printed: is it what Tables 4–6 measure?
+#
+# The App. C tables come from the paper's *trained parameterised network* (eqs. 4–5), not from the Bayes posterior.
+# As printed, its gate is $w_l = \mathrm{softmax}_l(\phi_t\|U_l^\top x_t\|^2 + \psi_t\|\tilde U_l^\top x_t\|^2)$ with no
+# log-determinant and no $\log\pi_l$ term, and nothing keeps $U = [U_1, \dots, U_K]$ orthonormal. With equal ranks
+# and equal weights this is the posterior mean (Prop. 1); with unequal ranks (Table 5) or weights (Table 6) the gate
+# lacks exactly the terms that make it the class posterior (tested in `tests/test_network.py`), and with
+# overlapping subspaces (Table 4 at 30°) the blocks are not orthogonal. `lowdim.representation.network` implements
+# it for any blocks. We evaluate it (a) at $U = U^\star$ and (b) at the $U$ that minimises the training loss
+# (eq. 2 with an $x_0$ target and $\lambda_t = 1$, as in chapter 3, uniform over the $T = 500$ DDPM levels, 12,000
+# training points as in App. D) within the family $U_l = s_l U_l^\star$ (one scale per class block;
+# `fit_block_scales`). Training the full $U$ is chapter 3's subject.
+#
+# **Definition 1 as the paper states it** takes the network's class-$k$ feature block $h_k$ and decodes it with the
+# true basis: $\|U_k^\star h_k\|^2 / \|\hat x - U_k^\star h_k\|^2$. The projection form used elsewhere in this book,
+# $\|P_k \hat x\|^2 / \|\hat x - P_k\hat x\|^2$, coincides with it when $U = U^\star$ has mutually orthogonal blocks
+# (Table 4 at 90°, Tables 5 and 6 at $U^\star$); it differs for scaled blocks, and sharply for overlapping ones (at
+# 30°, $\hat x - U_k^\star h_k$ is the other block's decoded feature, which carries most of a class-$k$ point's
+# energy). The rows below use the paper's form; the printed table gives both.
+
+# %%
+net_seed = seed + 200
+net_models = {"Table 4 (30°)": (overlap, dict(overall=paper_t4_30), 1),  # Table 4 starts at sigma = 0.008
+              "Table 5 (unequal ranks)": (ranks_model, paper_t5, 0),
+              "Table 6 (mixing 0.8/0.2)": (mixing_model, paper_t6, 0)}
+net_rows, net_curves, net_scales = [], {}, {}
+for t_i, (table, (model_t, paper_v, first)) in enumerate(net_models.items()):
+    x_train, _ = model_t.sample(12000, seed=net_seed + 10 * t_i)
+    net_scales[table] = fit_block_scales(model_t.bases, x_train, ddpm_sigmas(500), delta, seed=net_seed + 10 * t_i + 1)
+    x0_t, y_t = model_t.sample(num_samples, seed=net_seed + 10 * t_i + 2)
+    gen_t = torch.Generator().manual_seed(net_seed + 10 * t_i + 3)
+    for variant, blocks in (("U = U*", model_t.bases), ("fitted scales", scaled_blocks(model_t.bases, net_scales[table].scales))):
+        energies = {"paper form": ([], []), "projection form": ([], [])}
+        for s_l in edm_grid[first:]:
+            x_t = x0_t + s_l * torch.randn(x0_t.shape, dtype=torch.float64, generator=gen_t)
+            out = paper_network(x_t, float(s_l), blocks, delta)
+            for form, (sig_e, res_e) in energies.items():
+                e = paper_snr_energies(out, y_t, model_t.bases) if form == "paper form" else subspace_energies(out.x_hat, y_t, model_t.bases)
+                sig_e.append(e[0])
+                res_e.append(e[1])
+        for form, (sig_e, res_e) in energies.items():
+            mean_snr, per_class = snr_from_energies(torch.stack(sig_e), torch.stack(res_e), y_t, 2)
+            pooled_snr, _ = snr_from_energies(torch.stack(sig_e), torch.stack(res_e), y_t, 2, "pooled")
+            cols = dict(class0=per_class[:, 0], class1=per_class[:, 1],
+                        overall=mean_snr if table == "Table 4 (30°)" else pooled_snr)  # Table 4: Definition 1's class mean
+            net_curves[(table, variant, form)] = cols
+            net_rows += [dict(table=table, variant=variant, form=form, column=col, sigma=float(s_l), ours=float(v))
+                         for col in paper_v for s_l, v in zip(edm_grid[first:], cols[col])]
+net_df = pd.DataFrame(net_rows)
+print("fitted per-class scales:", {t: [round(v, 3) for v in f.scales.tolist()] for t, f in net_scales.items()})
+net_df.pivot_table(index=["table", "column", "sigma"], columns=["variant", "form"], values="ours", sort=False).round(2)
+
+# %%
+net_tol = 0.15  # relative: a two-parameter family fitted by us against the paper's fully trained U (Monte Carlo ~1 %)
+bayes_curves = {"Table 4 (30°)": dict(overall=res30["snr"][1:]),
+                "Table 5 (unequal ranks)": dict(class0=v5["res"]["snr_per_class"][:, 0], class1=v5["res"]["snr_per_class"][:, 1],
+                                                overall=v5["pooled"]),
+                "Table 6 (mixing 0.8/0.2)": dict(class0=v6["res"]["snr_per_class"][:, 0], class1=v6["res"]["snr_per_class"][:, 1],
+                                                 overall=v6["pooled"])}
+tally = []
+for table, (model_t, paper_v, first) in net_models.items():
+    grid_t = edm_grid[first:]
+    candidates = {"Bayes posterior": bayes_curves[table],
+                  "network, U = U*": net_curves[(table, "U = U*", "paper form")],
+                  "network, fitted scales": net_curves[(table, "fitted scales", "paper form")]}
+    if table == "Table 4 (30°)":
+        candidates["network, U = U*, projection form"] = net_curves[(table, "U = U*", "projection form")]
+    for name, cols in candidates.items():
+        form = "projection form" if name == "Bayes posterior" or "projection" in name else "Def. 1 in the paper's form"
+        note = ("exact E[x_0 | x_t]" if name == "Bayes posterior" else "eqs. 4-5 as printed, " + (
+            f"per-class scales {[round(v, 3) for v in net_scales[table].scales.tolist()]}" if "fitted" in name else "true bases"))
+        for col, paper_col in paper_v.items():
+            values = torch.as_tensor(cols[col])
+            checks = [("SNR at the smallest sigma", float(values[0]), paper_col[0], net_tol, "rel"),
+                      ("sigma of the SNR peak", peak_sigma(values, grid_t), float(grid_t[int(np.argmax(paper_col))]), 5e-4, "abs"),
+                      ("peak SNR", float(values.max()), max(paper_col), net_tol, "rel")]
+            for what, ours_v, paper_value, tol, kind_v in checks:
+                row = rec.add(item=f"{table.split(' (')[0]} ({table.split(' (')[1][:-1]}): {name}", figure="fig-ch02-network",
+                              quantity=f"{col} {what}, {name} ({form})", ours=ours_v, paper=paper_value, tolerance=tol,
+                              kind=kind_v, note=note)
+                tally.append(dict(table=table, denoiser=name, reproduced=row["status"] == "reproduced"))
+tally = pd.DataFrame(tally)
+score = tally.groupby(["table", "denoiser"], sort=False).reproduced.agg(["sum", "count"])
+score
+
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "App. C tables against three denoisers: the Bayes posterior (dotted), the paper's network of eqs. 4-5 as printed at U = U* (dashed) and at the loss-minimising per-class scales (solid), SNR in the paper's form of Definition 1 (for 30 degrees also the projection form at U*, dash-dot); crosses: the paper's values. (a) Table 4 at 30 degrees (class mean); (b) Table 5 per class and pooled; (c) Table 6 likewise. Made by notebook ch02_snr_theory.", "name": "fig-ch02-network"}}
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.9))
+for ax, letter, (table, (model_t, paper_v, first)) in zip(axes, "abc", net_models.items()):
+    grid_t = edm_grid[first:]
+    for c_i, col in enumerate(paper_v):
+        color = colors[2] if col == "overall" else colors[c_i]
+        ax.loglog(grid_t, paper_v[col], "x", ms=8, mew=2, color=color, label=f"paper, {col}")
+        ax.loglog(grid_t, torch.as_tensor(bayes_curves[table][col]), ":", color=color)
+        ax.loglog(grid_t, net_curves[(table, "U = U*", "paper form")][col], "--", color=color)
+        ax.loglog(grid_t, net_curves[(table, "fitted scales", "paper form")][col], "-", color=color)
+    if table == "Table 4 (30°)":
+        ax.loglog(grid_t, net_curves[(table, "U = U*", "projection form")]["overall"], "-.", color=colors[4],
+                  label="network at U*, projection form")
+    ax.plot([], [], "k:", label="Bayes posterior")
+    ax.plot([], [], "k--", label="network, U = U*")
+    ax.plot([], [], "k-", label="network, fitted scales")
+    ax.set_title(f"({letter}) {table}", fontsize=10)
+    ax.set_xlabel(r"$\sigma_t$")
+    ax.legend(fontsize=6.5, loc="lower left", ncol=2)
+axes[0].set_ylabel("SNR")
+plt.tight_layout()
+plt.show()
+
+# %%
+per_table = tally.groupby(["table", "denoiser"], sort=False).reproduced.agg(["sum", "count"])
+
+
+def table_sentence(table):
+    """Counts of reproduced checks per denoiser for one table, and the plain verdict."""
+    sc = per_table.loc[table]
+    counts = ", ".join(f"{name} {int(sc.loc[name, 'sum'])}" for name in sc.index)
+    best = sc["sum"].idxmax()
+    ties = sc.index[sc["sum"] == sc["sum"].max()].tolist()
+    if "Bayes posterior" in ties:
+        verdict = "the paper's network does not match it better than the Bayes posterior"
+    else:
+        verdict = (f"**the paper's network ({' / '.join(t.replace('network, ', '') for t in ties)}) matches it better than "
+                   "the Bayes posterior does: this table measures the paper's architecture, not the optimal denoiser**")
+    return f"{table} ({int(sc['count'].iloc[0])} checks each): {counts} reproduced; {verdict}."
+
+
+# direction of the small-noise values in Table 6: does fitting the scales move them the way the paper's numbers lie?
+t6 = "Table 6 (mixing 0.8/0.2)"
+moves = [np.sign(float(net_curves[(t6, "fitted scales", "paper form")][col][0] - net_curves[(t6, "U = U*", "paper form")][col][0]))
+         == np.sign(paper_t6[col][0] - float(net_curves[(t6, "U = U*", "paper form")][col][0])) for col in ("class0", "class1")]
+t30 = tally[tally.table == "Table 4 (30°)"].groupby("denoiser", sort=False).reproduced.sum()
+best30 = t30["network, U = U*, projection form"] > t30.drop("network, U = U*, projection form").max()
+display(Markdown(
+    f"**Verdict (computed from the rows above; small-noise SNR, peak location and peak value of each column, "
+    f"{net_tol:.0%} tolerance on values).** " + " ".join(table_sentence(t) for t in net_models)
+    + (" In Table 6 the scales the loss picks (to make up for the gate's missing log-prior) move both classes' "
+       "small-noise SNR in the direction of the paper's values (class 0 up, class 1 down), but not far enough to "
+       "reproduce them within tolerance." if all(moves) else "")
+    + (" For Table 4 at 30°, the paper's numbers fit its network at $U^\\star$ evaluated with the projection form of "
+       f"Definition 1, not the form the paper prints (the printed form gives "
+       f"{float(net_curves[('Table 4 (30°)', 'U = U*', 'paper form')]['overall'][0]):.2f} at $\\sigma$ = 0.008 against the "
+       f"paper's {paper_t4_30[0]})." if best30 else
+       " No single form of the paper's network explains the 30° column.")))
+
+# %% [markdown]
 # ## The trade-off near $\sigma \to 0$ (v1 abstract) and clean inputs (v3, App. B.2)
 #
 # The v1 abstract speaks of "a fundamental trade-off between generation and representation quality near the final
@@ -506,7 +694,7 @@ rec.add(item="Trade-off (v1)", figure="fig-ch02-tradeoff", quantity="SNR at the 
 rec.add(item="Trade-off (v1)", figure="fig-ch02-tradeoff", quantity="peak SNR / SNR at the smallest sigma (> 1: representation is worse at sigma to 0)",
         ours=float(fig3["snr"].max() / fig3["snr"][small]), note="reconstructed statement; no paper value")
 rec.add(item="App. B.2", figure="fig-ch02-tradeoff", quantity="clean-input SNR unimodal (1 yes, 0 no)",
-        ours=float(is_unimodal(fig3_clean["snr"], atol=0.02 * float(fig3_clean["snr"].max()))), expected=1.0, tolerance=0, kind="abs",
+        ours=float(is_unimodal(fig3_clean["snr"], atol=0.02 * float(fig3_clean["snr"].max()))), expected=1.0, tolerance=0, kind="abs", source="claim",
         note="optimal denoiser at x_0 with time conditioning")
 rec.add(item="App. B.2", figure="fig-ch02-tradeoff", quantity="peak sigma, clean input / noisy input",
         ours=float(fine_grid[fig3_clean["snr"].argmax()] / fine_grid[fig3["snr"].argmax()]),

@@ -200,12 +200,12 @@ plt.show()
 rec.add(item="Fig. 3 / App. D (v3)", figure="fig-ch03-training",
         quantity=f"seeds whose learned U recovers every class subspace (largest angle < {recovered_deg:g} deg), "
                  f"best of {restarts} starts by training loss",
-        ours=num_recovered, expected=num_seeds, tolerance=0, kind="abs",
+        ours=num_recovered, expected=num_seeds, tolerance=0, kind="abs", source="claim",
         note=f"of {num_seeds} seeds; selection by the training loss after {screen_epochs} epochs, never by U*; "
              f"the paper reports no failed runs (its recipe, batch 256, lr 5e-4, differs)")
 rec.add(item="Fig. 3 / App. D (v3)", figure="fig-ch03-training",
         quantity=f"seeds whose single run (one random start) recovers every class subspace",
-        ours=num_single, expected=num_seeds, tolerance=0, kind="abs",
+        ours=num_single, expected=num_seeds, tolerance=0, kind="abs", source="claim",
         note=f"of {num_seeds} seeds; our recipe (batch {batch_size}, cosine lr from {lr:g}, {epochs} epochs) without restarts")
 mixed = recovery["loss_separates"].notna()  # seeds with candidates both near U* and not at the screening epoch
 num_mixed, num_separated = int(mixed.sum()), int(recovery["loss_separates"][mixed].astype(bool).sum())
@@ -213,7 +213,7 @@ near_total = int(recovery["near_at_screen"].sum())
 if num_mixed:
     rec.add(item="Fig. 3 / App. D (v3)", figure="fig-ch03-screen",
             quantity="seeds whose screening training loss ranks every candidate near U* below every other candidate",
-            ours=num_separated, expected=num_mixed, tolerance=0, kind="abs",
+            ours=num_separated, expected=num_mixed, tolerance=0, kind="abs", source="reference",
             note=f"of the {num_mixed} seeds with both kinds; {near_total} of {num_seeds * restarts} candidates were near "
                  f"U* after {screen_epochs} epochs (scored with U* after the selection)")
 display(Markdown(f"**In this build {num_single} of {num_seeds} single runs recover all {num_classes} class subspaces; "
@@ -344,10 +344,10 @@ rec.add(item="Fig. 3b (v3)", figure="fig-ch03-snr", quantity="exact-DAE SNR at t
         ours=float(ex_snr_mean[0]), expected=1 / ((num_classes - 1) * delta**2), tolerance=0.05, kind="rel",
         note="Monte Carlo over the test sets; at t = 5 the SNR is within 1 % of its limit")
 rec.add(item="Fig. 3b (v3)", figure="fig-ch03-snr", quantity="timestep of the largest exact-DAE SNR",
-        ours=timesteps[peak_exact_snr], expected=70, tolerance=10, kind="abs",
+        ours=timesteps[peak_exact_snr], paper=70, tolerance=10, kind="abs", source="figure",
         note="digest: peak near sigma 0.3, timesteps 60-80; no printed paper value for K = 3")
 rec.add(item="Fig. 3b (v3)", figure="fig-ch03-snr", quantity="grid steps between the trained and exact SNR peaks",
-        ours=abs(peak_trained_snr - peak_exact_snr), expected=0, tolerance=1, kind="abs",
+        ours=abs(peak_trained_snr - peak_exact_snr), expected=0, tolerance=1, kind="abs", source="claim",
         note="mean over all seeds, failed ones included")
 ok = torch.tensor(recovery["recovered"].to_numpy())
 if bool(ok.any()):  # seeds whose U recovered every class subspace
@@ -357,7 +357,7 @@ if bool(ok.any()):  # seeds whose U recovered every class subspace
             ours=float(((snr_ok - ex_snr_mean).abs() / ex_snr_mean).max()), expected=0.0, tolerance=0.1, kind="abs",
             note=f"{int(ok.sum())} recovered seeds; 10 % allows for the few-degree estimation error of U")
 rec.add(item="Fig. 3a (v3)", figure="fig-ch03-probes", quantity="grid steps between the trained and exact LR-probe peaks",
-        ours=abs(peak_lr_trained - peak_lr_exact), expected=0, tolerance=1, kind="abs",
+        ours=abs(peak_lr_trained - peak_lr_exact), expected=0, tolerance=1, kind="abs", source="claim",
         note=f"LR probe unimodal within seed noise {lr_noise:.3f}: exact {uni_lr_exact}, trained {uni_lr_trained}; "
              f"exact rise from t = 5 to the peak {float(lr_rise.mean()):.3f} +- {float(lr_rise.std()):.3f} over seeds")
 rec.add(item="Fig. 3a (v3)", figure="fig-ch03-probes", quantity="peak LR-probe accuracy, trained DAE",
@@ -402,7 +402,8 @@ print(f"exact SNR peak at t = {timesteps[peak_exact_snr]}, trained at t = {times
 # neighbours on the grid (here the 14 timesteps above; the window is shifted inward at the ends of the grid),
 # train one BatchNorm + linear probe per level, and average the five probes' logits at test time. The
 # library function `lowdim.ensemble.evaluate_ensemble` takes generic per-level features (levels × points ×
-# features) and labels, so the real-data chapter uses it unchanged.
+# features) and labels, so the planned real-image chapter (chapter 8, paper 1 on real images; see {doc}`../scope`)
+# can use it unchanged.
 #
 # *Setup on the MoLRG (our choices).* Features: the **log block energies** $\log\|h_k\|^2$, $k = 1, \dots, K$, of
 # the representation $h$ of the **exact** DAE at each level (`lowdim.dae.block_log_energies`). Why not $h$ itself,
@@ -415,11 +416,13 @@ print(f"exact SNR peak at t = {timesteps[peak_exact_snr]}, trained at t = {times
 # recovered $U^\star$ gives the same energies (a rotation within a block keeps them), and the exact one removes the
 # training failures from this comparison. For each seed, 20 % of the
 # 12,000 training points are held out as a validation split; the best level is the one with the best validation
-# accuracy (on the corrupted validation labels: the clean ones are not available to a practitioner; the true class
-# stays the most frequent label, so this still ranks levels correctly in expectation). Training labels are
-# corrupted by redrawing a fraction of them uniformly from the $K$ classes (reconstructed: the paper says
-# "randomly mislabel"; with $K = 3$, flipping 80 % to a *different* class would make the wrong labels the
-# majority). Test points are clean with clean labels; at each level the test input is $x_0$ plus an
+# accuracy (on the corrupted validation labels: the clean ones are not available to a practitioner). Training labels
+# are corrupted as the paper defines it: a fraction $p$ of them is replaced by a *different* class, drawn uniformly
+# from the other $K - 1$ (`corrupt_labels`; exactly $p N$ labels change). A point of class $k$ then carries label
+# $k$ with probability $1 - p$ and each other label with probability $p/(K-1)$, so the true class stays the most
+# frequent label only while $p < (K-1)/K$: for $K = 3$ below 67 %. At 80 % the wrong classes are the majority
+# (40 % each against 20 %), so a probe that fits the noisy labels well predicts a wrong class; the paper's
+# 100-class MiniImageNet is far from that regime (20 % against 0.8 % per wrong class). Test points are clean with clean labels; at each level the test input is $x_0$ plus an
 # independent noise draw, as the paper extracts features of a clean image at several timesteps.
 #
 # *Ceilings (exact).* The **Bayes classifier on the clean test input**, $\arg\max_k P(k \mid x_0)$; the **Bayes
@@ -514,23 +517,126 @@ verdict = ("**In this build the ensemble is at least as accurate as the best sin
            + ", ".join(losses) + " label noise** (by at most "
            + f"{-100 * float(agg[('gain', 'mean')].min()):.2f} points), unlike the paper's Tables 1-2.")
 gap_bayes = 100 * float((ens["bayes_best"] - ens["single"]).abs().max())
-display(Markdown(verdict + f" Every probe of every window is far above chance (lowest window-level accuracy, mean over "
-                 f"seeds, {100 * float(agg[('min_level', 'mean')].min()):.1f} %), and the best single level is within "
-                 f"{gap_bayes:.1f} points of the Bayes classifier at that level in every seed and label-noise rate."))
+majority_ok = [f for f in label_noise if f < (num_classes - 1) / num_classes]
+min_ok = 100 * float(agg.loc[majority_ok, ("min_level", "mean")].min())
+gap_ok = 100 * float((ens["bayes_best"] - ens["single"])[ens["label_noise"].isin(majority_ok)].abs().max())
+worst_noise = label_noise[-1]
+display(Markdown(verdict + f" At the label-noise rates where the true class stays the most frequent label "
+                 f"({', '.join(f'{100 * f:.0f} %' for f in majority_ok)}), every probe of every window is "
+                 + ("far above" if min_ok > 100 / num_classes + 10 else "not far above")
+                 + f" chance (lowest window-level accuracy, mean over seeds, {min_ok:.1f} %; chance {100 / num_classes:.1f} %), "
+                 f"and the best single level is within {gap_ok:.1f} points of the Bayes classifier at that level. At "
+                 f"{100 * worst_noise:.0f} %, where the wrong classes are the majority, the best single level reaches "
+                 f"{100 * float(agg.loc[worst_noise, ('single', 'mean')]):.1f} % and the ensemble "
+                 f"{100 * float(agg.loc[worst_noise, ('ensemble', 'mean')]):.1f} %"
+                 + (" (below chance)." if float(agg.loc[worst_noise, ('single', 'mean')]) < 1 / num_classes else ".")))
 
 # %% [markdown]
 # **Why the MoLRG gives the ensemble little to gain (our reading, reconstructed).** On block-energy features each
 # level's probe is close to the Bayes classifier at its own level (three features, a few thousand training points:
-# even heavily corrupted labels pin down a three-feature linear rule, since the true class stays the most frequent
+# even heavily corrupted labels pin down a three-feature linear rule while the true class stays the most frequent
 # label). On the MoLRG, adding noise only removes class information, so the best level is the least noisy one on the
 # grid, its accuracy is near the clean Bayes ceiling, and the window (shifted inward at the end of the grid) adds only
 # noisier levels. The Bayes classifier on the five noisy copies is barely better than on the best level, so there is
-# almost nothing for averaging to recover, and the ensemble ends within a fraction of a point of the best single
-# level, on either side. The paper's features are high-dimensional, non-linear image features on which probes can
-# over-fit noisy labels and different timesteps carry different information, the regime where averaging probes pays
-# off (Table 1: DiT +0.8 points clean, +9.0 at 80 % noise); the MoLRG does not reproduce that regime, and the
-# real-data chapter tests the same function where it does. With $h$ itself as the feature (column "gain on $h$"),
-# the probes are barely above chance and the comparison says nothing about the ensemble.
+# almost nothing for averaging to recover, and (below 67 % label noise) the ensemble ends close to the best single
+# level, on either side; the sweep below moves the single level away from its ceiling. The paper's features are
+# high-dimensional, non-linear image features on which probes can over-fit noisy labels and different timesteps carry
+# different information, the regime where averaging probes pays off (Table 1: DiT +0.8 points clean, +9.0 at 80 %
+# noise); the MoLRG setting above does not reproduce that regime, and the planned real-image chapter (chapter 8) is
+# to test the same function where it does. With $h$ itself as the feature (column "gain on $h$"), the probes are
+# barely above chance and the comparison says nothing about the ensemble.
+
+# %% [markdown]
+# ## When can combining levels help? A sweep away from the ceiling
+#
+# On the MoLRG above every probe sits at the Bayes ceiling, so "no gain" holds by construction. The sweep below moves
+# the best single level away from the ceiling in four ways, one at a time from the setting above (exact DAE features,
+# log block energies, 0 % and 40 % label noise): **fewer probe training points**, **larger data noise** $\delta$,
+# **overlapping class subspaces** (every principal angle at 45°; the features are then those of the paper's network
+# at $U = U^\star$, eqs. 4–5), **more classes** ($K = 10$), and **only the noisier levels** (timesteps 120 to 280,
+# so that even the best level is noisy, as on real images where the best level is intermediate). For each setting it records the best single level,
+# the ensemble, and the Bayes classifier on the five noisy copies the ensemble sees (its ceiling). The verdict is
+# computed from the table: a gain counts when it exceeds two standard errors over seeds.
+
+# %%
+sweep_settings = {"as above": dict(), "60 probe points": dict(num_probe=60), "delta = 0.6": dict(delta=0.6),
+                  "subspaces at 45°": dict(angle=45.0), "K = 10": dict(K=10),
+                  "levels t >= 120 only": dict(first_level=timesteps.index(120))}
+sweep_rows = []
+for name, change in sweep_settings.items():
+    K_s, delta_s = change.get("K", num_classes), change.get("delta", delta)
+    model_s = MoLRG.random(dim, [rank] * K_s, delta=delta_s, angle_deg=change.get("angle", 90.0), seed=seed + 900)
+    U_s = torch.cat(model_s.bases, 1)
+    sigmas_s = sigmas[change.get("first_level", 0):]  # the noise levels the probes may use
+    for s in range(min(num_seeds, 3)):  # three seeds at most: the sweep fits 14 probes per call
+        x_tr, y_tr = model_s.sample(num_train, seed=seed + 910 + s)
+        x_te, y_te = model_s.sample(num_test, seed=seed + 930 + s)
+        h_tr, _, _ = noisy_features(U_s, x_tr, sigmas_s, K_s, delta_s, seed=seed + 950 + s)
+        h_te, _, xt_te = noisy_features(U_s, x_te, sigmas_s, K_s, delta_s, seed=seed + 970 + s)
+        e_tr, e_te = block_log_energies(h_tr, K_s), block_log_energies(h_te, K_s)
+        order = torch.randperm(num_train, generator=torch.Generator().manual_seed(seed + 990 + s))
+        num_val = round(val_fraction * num_train)
+        val_idx = order[:num_val]
+        tr_idx = order[num_val:num_val + change.get("num_probe", num_train - num_val)]
+        for frac in (0.0, 0.4):
+            y_noisy = corrupt_labels(y_tr, frac, K_s, seed=seed + 995 + s)
+            if torch.unique(y_noisy[tr_idx]).numel() < K_s:
+                continue  # a class missing from a tiny probe set: no probe can be fitted
+            out = evaluate_ensemble(e_tr[:, tr_idx], y_noisy[tr_idx], e_tr[:, val_idx], y_noisy[val_idx], e_te, y_te, K_s,
+                                    half_width=half_width)
+            prec = 1.0 / sigmas_s[out["window"]] ** 2
+            x_bar = (xt_te[out["window"]] * prec[:, None, None]).sum(0) / prec.sum()
+            ceiling = float((model_s.class_posterior(x_bar, float(prec.sum() ** -0.5)).argmax(1) == y_te).double().mean())
+            sweep_rows.append(dict(setting=name, label_noise=frac, seed=s, single=out["single"], ensemble=out["ensemble"],
+                                   gain=out["ensemble"] - out["single"], ceiling=ceiling, below=ceiling - out["single"]))
+sweep = pd.DataFrame(sweep_rows)
+sweep_agg = sweep.groupby(["setting", "label_noise"], sort=False)[["single", "ensemble", "gain", "ceiling", "below"]].agg(["mean", "std", "count"])
+sweep_table = pd.DataFrame({col: 100 * sweep_agg[(col, "mean")] for col in ["single", "ensemble", "gain", "ceiling", "below"]})
+sweep_table["gain s.e."] = 100 * sweep_agg[("gain", "std")] / np.sqrt(sweep_agg[("gain", "count")])
+sweep_table.round(2)
+
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Ensemble sweep on MoLRG variants (log block energies of the exact features; 0 and 40 % label noise): the ensemble's gain over the best single level (points, mean +- 2 s.e. over seeds) against how far the best single level is below the Bayes classifier on the ensemble's five noisy copies (points). Made by notebook ch03_trained_dae.", "name": "fig-ch03-ensemble-sweep"}}
+fig, ax = plt.subplots(figsize=(6.6, 4))
+for i, ((name, frac), row) in enumerate(sweep_table.iterrows()):
+    ax.errorbar(row["below"], row["gain"], yerr=2 * row["gain s.e."], fmt="o" if frac == 0 else "s", ms=5, capsize=3,
+                color=sns.color_palette("deep", len(sweep_settings))[list(sweep_settings).index(name)],
+                label=f"{name}, {100 * frac:.0f} % noise")
+ax.axhline(0.0, color="0.4", lw=1)
+ax.set_xlabel("Bayes ceiling of the 5 copies minus best single level (points)")
+ax.set_ylabel("ensemble minus best single (points)")
+ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+plt.tight_layout()
+plt.show()
+
+# %%
+helps = sweep_table[sweep_table["gain"] > 2 * sweep_table["gain s.e."]]
+hurts = sweep_table[sweep_table["gain"] < -2 * sweep_table["gain s.e."]]
+for (name, frac), row in sweep_table.iterrows():
+    rec.add(item="Tables 1-2 (v3 App. B.4; v1), MoLRG sweep", figure="fig-ch03-ensemble-sweep",
+            quantity=f"ensemble minus best single level, {name}, {100 * frac:.0f} % label noise (points)", ours=float(row["gain"]),
+            note=f"s.e. {row['gain s.e.']:.2f} over seeds; best single level {row['below']:.1f} points below the Bayes ceiling of its 5 copies")
+far = sweep_table["below"] > 2.0  # settings whose best single level is more than 2 points below the ceiling
+rec.add(item="Tables 1-2 (v3 App. B.4; v1), MoLRG sweep", figure="fig-ch03-ensemble-sweep",
+        quantity="sweep settings where the ensemble gains (> 2 s.e.) / settings", ours=len(helps) / len(sweep_table),
+        note=f"{len(helps)} of {len(sweep_table)}; {int(far.sum())} settings have the best single level > 2 points below the ceiling")
+
+
+def listing(frame):
+    return ", ".join(f"{name} at {100 * frac:.0f} % noise" for name, frac in frame.index) or "none"
+
+
+display(Markdown(
+    f"**Verdict (computed from the sweep).** The best single level is more than 2 points below the Bayes ceiling of the "
+    f"five copies in {int(far.sum())} of {len(sweep_table)} settings. The ensemble gains significantly (more than two "
+    f"standard errors) in: {listing(helps)}; it loses significantly in: {listing(hurts)}; elsewhere the difference is "
+    f"within noise. "
+    + (f"The settings where it gains are on average {helps['below'].mean():.1f} points below the ceiling, against "
+       f"{sweep_table.drop(helps.index)['below'].mean():.1f} for the others, and it gains in "
+       f"{int(far[helps.index].sum())} of the {int(far.sum())} settings more than 2 points below the ceiling: combining "
+       "levels pays off where the single probe leaves accuracy on the table (on the MoLRG: when even the best level "
+       "is noisy), not where it already sits at the ceiling." if len(helps) and len(helps) < len(sweep_table) else
+       f"So combining levels does not help in any setting here, not even in the {int(far.sum())} far from the ceiling."
+       if not len(helps) else "It gains in every setting.")))
 
 # %% tags=["remove-cell"]
 rec.save()

@@ -37,7 +37,8 @@
 # guidance $s_\sigma(x\mid c) + w\nabla\log p_\sigma(c\mid x)$ and classifier-free guidance
 # $(1+w)s_\sigma(x\mid c) - w s_\sigma(x)$ are the same vector field (Bayes: $\nabla\log p_\sigma(c\mid x) =
 # s_\sigma(x\mid c) - s_\sigma(x)$; the library computes the first by autograd and tests the equality). Samplers
-# (`lowdim.guidance.theorem`): the reverse SDE as DDPM ancestral sampling and the probability-flow ODE (Heun), both over a
+# (`lowdim.guidance.theorem`): the reverse SDE as DDPM ancestral sampling and the probability-flow ODE (Heun; in 1-D
+# its law is computed exactly up to quadrature by running it backwards with RK4, see below), both over a
 # grid uniform in $\log\sigma$ from $\sigma_{\max} = 80$ to $\sigma_{\min} = 0.002$, then one last step to
 # $\sigma = 0$; they start from the exact $p_{\sigma_{\max}}(\cdot\mid c)$.
 
@@ -46,8 +47,8 @@ seed = 0  # every random draw below derives from this seed
 paper_steps = 4000  # the paper N (4000), read here as the number of sampler steps; its meaning is not stated
 paper_trials = 10000  # trials (samples) per w (paper: 10^4)
 num_w = 13  # w values, log-spaced over [0.01, 10]
-ode_steps = 1000  # steps of the probability-flow ODE (Heun)
-quad_nodes = 4001  # initial points of the ODE quadrature (1-D)
+ode_steps = 200  # RK4 steps of the probability-flow ODE in the 1-D quadrature (run backwards)
+quad_rtol = 1e-6  # relative error target of the adaptive ODE quadrature (1-D)
 naive_reps = 200  # replicates of the naive Monte Carlo estimator per sample size
 tilt_points = 4000  # samples per w and sampler in the 2-D tilted-law comparison
 tilt_steps = 500  # sampler steps in the 2-D tilted-law comparison
@@ -95,8 +96,10 @@ ws = np.logspace(-2, 1, num_w)
 #   \mathbb E\big[R_\sigma(Y^w_\sigma)\,\|\nabla\log R_\sigma(Y^w_\sigma)\|^2\big]\, d(\sigma^2).$$
 #
 # So $\mathbb E[1/p(c\mid Y^w)] \le 1/p(c) = \mathbb E_{p(\cdot\mid c)}[1/p(c\mid X)]$ for every $w \ge 0$, and the
-# reciprocal is the natural metric because $1/p(c\mid x) = R_0(x)/p(c)$. The ODE sampler has no Itô term, so the
-# identity says nothing about it.
+# reciprocal is the natural metric because $1/p(c\mid x) = R_0(x)/p(c)$. **This inequality is the claim as proved**
+# (for the SDE with exact scores). A *monotone* decrease in $w$ is not part of it: the integral on the right need not
+# grow with $w$, because the paths $Y^w$ change with $w$. Below, monotonicity is recorded as an observation, per
+# sampler. The ODE sampler has no Itô term, so the identity says nothing about it.
 #
 # The mixture of this section (the paper's exact GMM is not stated; this is a 1-D check of our own): class 0 is
 # $\tfrac12\mathcal N(-2, 0.25) + \tfrac12\mathcal N(1, 0.25)$, class 1 is $\mathcal N(2, 1)$, $p(c) = 1/2$, and
@@ -122,9 +125,9 @@ id_mean = rhs.mean(1).numpy()
 id_se = (rhs.std(1) / math.sqrt(paper_trials)).numpy()
 p_mean = p_sde.mean(1).numpy()
 
-ode = ode_quadrature(toy, c0, ws, sig_ode, num_nodes=quad_nodes)
-inv_ode = (ode["p"].reciprocal() @ ode["weights"]).numpy()
-p_ode = (ode["p"] @ ode["weights"]).numpy()
+ode = ode_quadrature(toy, c0, np.concatenate([[0.0], ws]), sig_ode, rtol=quad_rtol)  # w = 0 first: the check
+inv_ode, inv_ode_err = ode["inv_p"][1:].numpy(), ode["inv_p_error"][1:].numpy()
+p_ode = (ode["weights"][1:] @ ode["p"]).numpy()
 grid = torch.linspace(-14, 16, 30001, dtype=D)[:, None]
 tilt = tilted_quadrature(toy, c0, ws, grid)
 inv_tilt = (tilt["weights"] @ tilt["p"].reciprocal()).numpy()
@@ -132,7 +135,7 @@ p_tilt = (tilt["weights"] @ tilt["p"]).numpy()
 pd.DataFrame({"w": ws, "SDE MC": inv_mc, "s.e.": inv_se, "SDE identity": id_mean, "identity s.e.": id_se,
               "ODE (quadrature)": inv_ode, "tilted law": inv_tilt}).round(4)
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 3's experiment on a 1-D two-class mixture (exact scores): $\\mathbb E[1/p(c\\mid Y^w)]$ (left) and $\\mathbb E[p(c\\mid Y^w)]$ (right) against the guidance strength $w$ (log axis). SDE: DDPM ancestral sampling, Monte Carlo mean with 2 s.e. bars, and the martingale identity computed along the same paths; ODE: probability-flow ODE by quadrature over its initial point; tilted: the law $p(x\\mid c)\\,p(c\\mid x)^w$ by quadrature. The dash-dot grey line is the tilted law, the dotted black line the unguided exact value $1/p(c)$. Made by notebook ch06_guidance.", "name": "fig-ch06-theorem"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 3's experiment on a 1-D two-class mixture (exact scores): $\\mathbb E[1/p(c\\mid Y^w)]$ (left) and $\\mathbb E[p(c\\mid Y^w)]$ (right) against the guidance strength $w$ (log axis). SDE: DDPM ancestral sampling, Monte Carlo mean with 2 s.e. bars, and the martingale identity computed along the same paths; ODE: the law of the probability-flow ODE by adaptive quadrature in its output space (the ODE run backwards with its Jacobian); tilted: the law $p(x\\mid c)\\,p(c\\mid x)^w$ by quadrature. The dash-dot grey line is the tilted law, the dotted black line the unguided exact value $1/p(c)$. Made by notebook ch06_guidance.", "name": "fig-ch06-theorem"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
 ax = axes[0]
 ax.errorbar(ws, inv_mc, yerr=2 * inv_se, fmt="o", ms=4, color="C0", label="SDE, Monte Carlo")
@@ -163,10 +166,21 @@ rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem", quantity=f"E[1
 rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem", quantity="max over w >= 1 of |MC - identity| / s.e. (SDE)",
         ours=float(z.max()), expected=0.0, tolerance=4.0, kind="abs", note=f"{int(light.sum())} values of w in [1, 10]")
 rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem",
-        quantity="significant increases of E[1/p] along the w grid (SDE, identity; > 3 s.e.)",
-        ours=float((rise > 3).sum()), expected=0.0, tolerance=0.0, kind="abs", note="monotone decrease")
-rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem", quantity="max over w of E[1/p] (SDE, identity) - 1/p(c)",
-        ours=float((id_mean - 1 / pc).max()), note="negative: guidance never does worse than w = 0")
+        quantity="E[1/p] <= 1/p(c) at every w (SDE, identity; 1 yes, 0 no)",
+        ours=float((id_mean <= 1 / pc + 2 * id_se).all()), expected=1.0, tolerance=0, kind="abs", source="claim",
+        note=f"the theorem as proved (reconstructed); largest E[1/p] - 1/p(c) = {float((id_mean - 1 / pc).max()):.4f}, 2 s.e. allowed")
+ode_below = bool((inv_ode <= 1 / pc + inv_ode_err).all())
+rec.add(item="P3 Thm (observation)", figure="fig-ch06-theorem",
+        quantity="E[1/p] <= 1/p(c) at every w (ODE quadrature; 1 yes, 0 no)", ours=float(ode_below),
+        note="the identity does not cover the ODE: an observation on this mixture, not the theorem")
+ode_rise = np.diff(inv_ode) - (inv_ode_err[1:] + inv_ode_err[:-1])
+for name, count in (("SDE, identity; > 3 s.e.", int((rise > 3).sum())), ("ODE quadrature; beyond its error estimate", int((ode_rise > 0).sum()))):
+    rec.add(item="P3 Thm (observation)", figure="fig-ch06-theorem",
+            quantity=f"increases of E[1/p] along the w grid ({name})", ours=float(count),
+            note="monotone decrease in w is not part of the theorem; recorded per sampler as an observation")
+rec.add(item="P3 Thm (reconstructed)", figure="fig-ch06-theorem", quantity="ODE quadrature at w = 0 vs exact 1/p(c)",
+        ours=float(ode["inv_p"][0]), expected=1 / pc, tolerance=1e-3, kind="rel",
+        note=f"adaptive output-space quadrature (error estimate {float(ode['inv_p_error'][0]):.1e}), {ode_steps} RK4 steps")
 for j in (0, num_w - 1):
     rec.add(item="P3 mixture experiment", figure="fig-ch06-theorem", quantity=f"E[p(c|Y)] SDE at w = {ws[j]:g}",
             ours=float(p_mean[j]), note=f"{paper_trials} trials; the paper's N read as {paper_steps} sampler steps")
@@ -174,15 +188,24 @@ for j in (0, num_w - 1):
 # %% tags=["remove-input"]
 display(Markdown(
     f"**Reading the figure.** For $w \\gtrsim 1$ the Monte Carlo mean of $1/p(c\\mid Y^w)$ and the identity's right-hand "
-    f"side, computed along the same paths, agree within Monte Carlo error, and the identity decreases from "
-    f"$1/p(c) = {1 / pc:g}$. At small $w$ the naive Monte Carlo points scatter far from the identity (at $w$ = "
+    f"side, computed along the same paths, agree within Monte Carlo error, and the identity stays below "
+    f"$1/p(c) = {1 / pc:g}$ at every $w$ (the theorem); along the $w$ grid it "
+    + ("decreases at every step (an observation: monotonicity is not part of the theorem)." if (rise <= 3).all() else
+       f"rises significantly at {int((rise > 3).sum())} steps (monotonicity is not part of the theorem).")
+    + " At small $w$ the naive Monte Carlo points "
+    + ("scatter far from" if abs(inv_mc[0] - id_mean[0]) > 2 * inv_se[0] else "land within their error bars of, but off,")
+    + f" the identity (at $w$ = "
     f"{ws[0]:g}: {inv_mc[0]:.2f} $\\pm$ {2 * inv_se[0]:.2f} (2 s.e.) against {id_mean[0]:.2f}), and their error bars "
     f"cannot be trusted: there $1/p(c\\mid Y^w)$ is heavy-tailed, so both the sample mean and its standard error are "
     f"unreliable (next section), while the identity is not. "
     f"The paper's $N$ is read here as the number of sampler steps ({paper_steps} DDPM ancestral steps, "
     f"{paper_trials} trials per $w$); the paper does not say what $N$ counts. From $w$ = {ws[0]:g} to {ws[-1]:g} the "
-    f"SDE's mean confidence $\\mathbb E[p(c\\mid Y^w)]$ rises from {p_mean[0]:.3f} to {p_mean[-1]:.3f}. The ODE "
-    f"values (quadrature) stay below $1/p(c)$ here (largest {inv_ode.max():.3f})."))
+    f"SDE's mean confidence $\\mathbb E[p(c\\mid Y^w)]$ "
+    + ("rises" if p_mean[-1] > p_mean[0] else "falls") + f" from {p_mean[0]:.3f} to {p_mean[-1]:.3f}. The ODE "
+    f"values (quadrature; at $w = 0$ it gives {float(ode['inv_p'][0]):.5f} against the exact {1 / pc:.5f}) "
+    + ("stay below" if ode_below else "do not all stay below") + f" $1/p(c)$ here (largest {inv_ode.max():.4f}) and "
+    + ("fall at every step of the $w$ grid." if (ode_rise <= 0).all() else
+       f"rise at {int((ode_rise > 0).sum())} steps of the $w$ grid, beyond the quadrature's error estimate.")))
 
 # %% [markdown]
 # Nothing forces the ODE sampler to stay below $1/p(c)$ (see {doc}`ch07_guidance_samples`).

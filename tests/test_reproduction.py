@@ -59,7 +59,7 @@ def test_save_collect_and_report(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "out" / "r.json").read_text()) == rows
     page = (tmp_path / "r.md").read_text()
     assert "Built in **quick** mode, notebooks last executed 2026-11-30 06:40 UTC." in page
-    row = ("* - **Prop. 1**: max \\|residual\\|\n\n    {numref}`fig-x` <small>exact</small>\n  - 0 (expected)\n"
+    row = ("* - **Prop. 1**: max \\|residual\\|\n\n    {numref}`fig-x` <small>exact</small>\n  - 0 (theory)\n"
            "  - 1e-12\n  - 1e-10\n  - {bdg-success}`reproduced`\n")
     assert row in page
     mtime = (tmp_path / "r.md").stat().st_mtime_ns
@@ -113,3 +113,28 @@ def test_dashboard_counts_differs_first_and_sections_by_paper():
 def test_unknown_status_is_an_error():
     with pytest.raises(ValueError, match="row status must be one of"):
         reproduction.status_counts([{"status": "close enough"}])
+
+
+@pytest.mark.parametrize("values, label", [
+    (dict(paper=2.0), "2 (paper)"),
+    (dict(paper=2.0, source="figure"), "2 (read from a paper figure)"),
+    (dict(expected=2.0), "2 (theory)"),
+    (dict(expected=2.0, source="claim"), "2 (paper's claim)"),
+    (dict(expected=2.0, source="reference"), "2 (our reference)"),
+])
+def test_source_labels_say_where_a_reference_value_comes_from(tmp_path, values, label):
+    rec = Reproduction("ch01")
+    row = rec.add(**ROW, ours=2.0, tolerance=0.1, **values)
+    assert row["source"] == values.get("source", "paper" if "paper" in values else "formula")
+    assert label in reproduction.dashboard(rec.rows, {"ch01": {"mode": "quick"}})
+
+
+@pytest.mark.parametrize("values, message", [
+    (dict(paper=1.0, source="formula"), "goes with expected"),
+    (dict(expected=1.0, source="figure"), "goes with paper"),
+    (dict(expected=1.0, source="book"), "source must be one of"),
+    (dict(source="claim"), "needs a reference value"),
+])
+def test_source_must_fit_the_reference(values, message):
+    with pytest.raises(ValueError, match=message):
+        Reproduction("ch01").add(**ROW, ours=1.0, tolerance=0.1, **values)

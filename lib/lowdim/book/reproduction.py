@@ -8,8 +8,11 @@ cwd = the generated folder)::
             ours=err, expected=0.0, tolerance=1e-10)
     rec.save()                                   # -> ./ch01_molrg.results.json
 
-Status of a row: compared with `paper` when the paper reports a value, else with `expected` (a theoretical
-value) when one is given, else "no paper value". "reproduced" means |ours - reference| <= tolerance
+Status of a row: compared with `paper` when the paper reports a value, else with `expected` when one is given,
+else "no paper value". `source` says where the reference value comes from, and the summary page labels it:
+"paper" (printed in the paper's text or tables), "figure" (read by eye from a paper figure), "formula" (derived
+from a formula: *theory*), "claim" (the paper's qualitative claim coded as a number, e.g. 1 = unimodal) and
+"reference" (our own reference computations, not the paper's). "reproduced" means |ours - reference| <= tolerance
 (kind="abs") or <= tolerance * |reference| (kind="rel"); otherwise "differs".
 """
 
@@ -21,9 +24,14 @@ import math
 import pathlib
 import re
 
-__all__ = ["KINDS", "COLUMNS", "status", "Reproduction", "collect", "markdown_table", "write_report"]
+__all__ = ["KINDS", "STATUSES", "SOURCES", "PARTS", "status", "Reproduction", "collect", "chapter_number", "part_of",
+           "status_counts", "dashboard", "write_report"]
 
 KINDS = ("abs", "rel")
+# Where a reference value comes from, and the name the dashboard puts after it.
+SOURCES = {"paper": "paper", "figure": "read from a paper figure", "formula": "theory", "claim": "paper's claim",
+           "reference": "our reference"}
+PAPER_SOURCES = ("paper", "figure")  # sources given as `paper=`; the others as `expected=`
 # Every status a row can have, in the order the dashboard lists them, with its sphinx-design badge colour.
 STATUSES = {"differs": "danger", "reproduced": "success", "no paper value": "muted"}
 # What each chapter reproduces, by chapter number (the digits after "ch" in the notebook's stem). The dashboard
@@ -65,13 +73,15 @@ class Reproduction:
         self.rows: list[dict] = []
 
     def add(self, *, item: str, figure: str | None, quantity: str, ours, paper=None, expected=None,
-            tolerance=None, kind: str = "abs", note: str = "") -> dict:
+            tolerance=None, kind: str = "abs", note: str = "", source: str | None = None) -> dict:
         """Record one number and return its row.
 
         item: the paper's label ("Prop. 1", "Fig. 3", "Table 2"); figure: the book figure's label
         (e.g. "fig-tweedie", rendered as a link) or None; quantity: what was measured; ours: our value;
         paper: the paper's value, or expected: a theoretical value (at most one of them); tolerance (>= 0)
-        and kind ("abs" or "rel"): the reproduction criterion, required when a reference value is given.
+        and kind ("abs" or "rel"): the reproduction criterion, required when a reference value is given;
+        source: where the reference comes from (a key of SOURCES): "paper" (default with paper=) or "figure" for
+        paper=, "formula" (default with expected=), "claim" or "reference" for expected=.
         """
         for name, text in (("item", item), ("quantity", quantity)):
             if not isinstance(text, str) or not text.strip():
@@ -86,6 +96,15 @@ class Reproduction:
         paper = None if paper is None else _finite("paper", paper)
         expected = None if expected is None else _finite("expected", expected)
         reference = paper if paper is not None else expected
+        if source is None:
+            source = "paper" if paper is not None else ("formula" if expected is not None else None)
+        elif source not in SOURCES:
+            raise ValueError(f"source must be one of {tuple(SOURCES)}, got {source!r}")
+        elif reference is None:
+            raise ValueError("source needs a reference value (paper or expected)")
+        elif (source in PAPER_SOURCES) != (paper is not None):
+            raise ValueError(f"source {source!r} goes with {'paper' if source in PAPER_SOURCES else 'expected'}=, "
+                             f"not {'paper' if paper is not None else 'expected'}=")
         if tolerance is not None:
             tolerance = _finite("tolerance", tolerance)
             if tolerance < 0:
@@ -97,7 +116,7 @@ class Reproduction:
         if any(r["item"] == item and r["quantity"] == quantity for r in self.rows):
             raise ValueError(f"row (item={item!r}, quantity={quantity!r}) was already added")
         row = dict(item=item, figure=figure, notebook=self.notebook, quantity=quantity, paper=paper,
-                   expected=expected, ours=ours, tolerance=tolerance, kind=kind,
+                   expected=expected, source=source, ours=ours, tolerance=tolerance, kind=kind,
                    status=status(ours, reference, tolerance, kind), note=note)
         self.rows.append(row)
         return row
@@ -107,14 +126,6 @@ class Reproduction:
         path = pathlib.Path.cwd() / f"{self.notebook}.results.json"
         path.write_text(json.dumps({"notebook": self.notebook, "rows": self.rows}, indent=2) + "\n")
         return path
-
-
-def collect(folder) -> list[dict]:
-    """All rows of the `*.results.json` files in `folder`, ordered by notebook then recording order."""
-    rows = []
-    for path in sorted(pathlib.Path(folder).glob("*.results.json")):
-        rows.extend(json.loads(path.read_text())["rows"])
-    return rows
 
 
 def chapter_number(notebook: str) -> int | None:
@@ -182,11 +193,11 @@ def _tolerance(row: dict) -> str:
 
 def _reference(row: dict) -> str:
     """The value a row is compared with and where it comes from ("paper", or the row's source / "expected")."""
-    if row["paper"] is not None:
-        return f"{_number(row['paper'])} (paper)"
-    if row["expected"] is not None:
-        return f"{_number(row['expected'])} ({_text(row.get('source') or 'expected')})"
-    return "—"
+    reference = row["paper"] if row["paper"] is not None else row["expected"]
+    if reference is None:
+        return "—"
+    source = row.get("source") or ("paper" if row["paper"] is not None else "formula")
+    return f"{_number(reference)} ({SOURCES[source]})"
 
 
 def _badge(status: str, count: int | None = None) -> str:
@@ -239,8 +250,10 @@ def dashboard(rows: list[dict], runs: dict[str, dict]) -> str:
         " ".join(_badge(s, n) for s, n in totals.items()) + f" of **{len(rows)}** recorded numbers", "",
         f"Built in {_when(runs)}. Everything on this page is generated from the rows the notebooks recorded in "
         "that build (`_build/reproduction.json`); only the papers' values and the reasons are typed by hand, in "
-        "the notebooks. A row is *reproduced* when our value lies within the tolerance of its reference: the "
-        "paper's value, or else an expected value (a formula or our own reference computation).", "",
+        "the notebooks. A row is *reproduced* when our value lies within the tolerance of its reference, whose source "
+        "follows it in brackets: *paper* (the number the paper prints), *read from a paper figure* (by eye), "
+        "*theory* (a formula), *paper's claim* (a qualitative claim coded as a number, e.g. 1 = yes) or *our "
+        "reference* (our own reference computation, not the paper's).", "",
         "```{list-table} Rows by part and status", ":header-rows: 1", ":class: reproduction-counts", "",
         *_row([["part"], *[[s] for s in STATUSES], ["total"]]),
     ]

@@ -5,6 +5,7 @@
     curves   SNR, posterior MSE and Bayes accuracy across noise levels (one or pooled noisy copies); unimodality
     dae      training the gated denoiser (App. D), principal angles, projection classifier, probe curves
     ensemble probes across noise levels, label noise, the ensemble of levels (v1 / v3 App. B.4)
+    network  the network of eqs. 4-5 exactly as printed (any blocks), Definition 1 in the paper's form (App. C)
 """
 
 from lowdim.representation import curves, dae, ensemble, theory

@@ -57,22 +57,25 @@ def _check_features(features, labels=None, name: str = "features") -> tuple[torc
 
 
 def corrupt_labels(labels, fraction: float, num_classes: int, seed: int) -> torch.Tensor:
-    """Symmetric label noise: a random subset of round(fraction * N) labels is redrawn uniformly from all K classes.
+    """Label noise as paper 1 (v3 App. B.4) applies it: a random subset of round(fraction * N) training labels is
+    replaced by a *different* class, drawn uniformly from the other K - 1 classes.
 
-    labels: (N,) ints in [0, K).  ->  (N,) noisy labels. A redrawn label keeps its class with probability 1/K, so
-    P(label correct) = 1 - fraction (K - 1) / K, and the true class stays the most frequent label for every
-    fraction < 1. (Inferred: the paper says only "randomly mislabel"; flipping to a *different* class would make
-    the wrong classes the majority for K = 3 at 80 %.)
+    labels: (N,) ints in [0, K), K >= 2.  ->  (N,) noisy labels; exactly round(fraction * N) of them differ from
+    `labels`. P(noisy label = j | true class k) is 1 - fraction for j = k and fraction / (K - 1) otherwise, so the true
+    class stays the most frequent label of its points only while fraction < (K - 1) / K (below 2/3 for K = 3).
     """
     check_range("fraction", fraction, low=0.0, high=1.0)
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     y = torch.as_tensor(labels).long()
     if y.ndim != 1 or (y.numel() and (y.min() < 0 or y.max() >= num_classes)):
         raise ValueError(f"labels must be a 1-D tensor of ints in [0, {num_classes - 1}]")
     gen = torch.Generator().manual_seed(seed)
     num = round(fraction * y.numel())
     idx = torch.randperm(y.numel(), generator=gen)[:num]
+    shift = torch.randint(1, num_classes, (num,), generator=gen)  # 1..K-1: never the same class
     noisy = y.clone()
-    noisy[idx] = torch.randint(0, num_classes, (num,), generator=gen)
+    noisy[idx] = (y[idx] + shift) % num_classes
     return noisy
 
 
