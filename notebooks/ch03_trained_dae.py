@@ -66,8 +66,8 @@ import torch
 from IPython.display import Markdown, display
 
 from lowdim import MoLRG
-from lowdim.representation.dae import (block_log_energies, denoising_loss, orthonormality_error, probe_curves,
-                                       recovery_angles, train_gated_dae, train_gated_dae_restarts)
+from lowdim.representation.dae import (block_log_energies, denoising_loss, noisy_features, orthonormality_error,
+                                       probe_curves, recovery_angles, train_gated_dae, train_gated_dae_restarts)
 from lowdim.representation.ensemble import corrupt_labels, evaluate_ensemble
 from lowdim.representation.curves import bayes_accuracy, is_unimodal, pooled_copies
 from lowdim.book.reproduction import Reproduction
@@ -558,7 +558,7 @@ display(Markdown(verdict + f" At the label-noise rates where the true class stay
 # the ensemble, and the Bayes classifier on the five noisy copies the ensemble sees (its ceiling). The verdict is
 # computed from the table: a gain counts when it exceeds two standard errors over seeds.
 
-# %%
+# %% tags=["hide-input"]
 sweep_settings = {"as above": dict(), "60 probe points": dict(num_probe=60), "delta = 0.6": dict(delta=0.6),
                   "subspaces at 45°": dict(angle=45.0), "K = 10": dict(K=10),
                   "levels t >= 120 only": dict(first_level=timesteps.index(120))}
@@ -595,7 +595,7 @@ sweep_table = pd.DataFrame({col: 100 * sweep_agg[(col, "mean")] for col in ["sin
 sweep_table["gain s.e."] = 100 * sweep_agg[("gain", "std")] / np.sqrt(sweep_agg[("gain", "count")])
 sweep_table.round(2)
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Ensemble sweep on MoLRG variants (log block energies of the exact features; 0 and 40 % label noise): the ensemble's gain over the best single level (points, mean +- 2 s.e. over seeds) against how far the best single level is below the Bayes classifier on the ensemble's five noisy copies (points). Made by notebook ch03_trained_dae.", "name": "fig-ch03-ensemble-sweep"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Ensemble sweep on MoLRG variants (log block energies of the exact features; 0 and 40 % label noise): the ensemble's gain over the best single level (points, mean $\\pm$ 2 s.e. over seeds) against how far the best single level is below the Bayes classifier on the ensemble's five noisy copies (points). Made by notebook ch03_trained_dae.", "name": "fig-ch03-ensemble-sweep"}}
 fig, ax = plt.subplots(figsize=(6.6, 4))
 for i, ((name, frac), row) in enumerate(sweep_table.iterrows()):
     ax.errorbar(row["below"], row["gain"], yerr=2 * row["gain s.e."], fmt="o" if frac == 0 else "s", ms=5, capsize=3,
