@@ -18,7 +18,7 @@ n(1-t), the same for every class), b = 0 is the raw error. With `shared_noise` e
 (paired differences), as in Li et al.'s code.
 
 An eps-predictor is any callable eps_fn(x_t (B, n), t (B,), c: int) -> (B, n) in Li-Yan time;
-`exact_class_eps` builds the exact one from class-conditional `GaussianMixture`s.
+`exact_class_eps` builds the exact one from the class-conditional mixtures of `split_classes`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ import torch
 from lowdim import schedules as S
 from lowdim.checks import DTYPE, as_points
 from lowdim.density.formula import logsnr_grid, residual
-from lowdim.gaussians import GaussianMixture
+from lowdim.gaussians import ClassGrouping, ExactMixture
+
+__all__ = ["ClassEps", "split_classes", "exact_class_eps", "exact_log_posterior", "TimeRule", "elbo_rule", "uniform_rule",
+           "ClassifierOutput", "diffusion_classifier", "accuracy", "expected_calibration_error", "log_odds_error"]
 
 ClassEps = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -41,31 +44,27 @@ ClassEps = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 # Class-conditional models and their exact noise predictors.
 
 
-def split_classes(mixture: GaussianMixture, groups: list[list[int]]) -> tuple[torch.Tensor, list[GaussianMixture]]:
-    """Class c = the components groups[c] of `mixture`.  ->  (priors pi (C,), class-conditional mixtures p(x | c))."""
-    seen = sorted(i for g in groups for i in g)
-    if seen != list(range(mixture.num_classes)):
-        raise ValueError(f"groups must partition the components 0..{mixture.num_classes - 1}, got {groups}")
-    priors, models = [], []
-    for g in groups:
-        w = mixture.weights[g]
-        priors.append(w.sum())
-        models.append(GaussianMixture(mixture.means[g], mixture.covariances[g], w / w.sum()))
-    return torch.stack(priors), models
+def split_classes(mixture: ExactMixture, groups: list[list[int]]) -> tuple[torch.Tensor, list[ExactMixture]]:
+    """Class c = the components groups[c] of `mixture` (the core's `ClassGrouping`).
+
+    ->  (priors p(c) (C,), class-conditional mixtures p(x | c): the components of c with weights pi_k / p(c)).
+    """
+    grouping = ClassGrouping.from_groups(groups, mixture.weights)
+    return grouping.prior, [mixture.restrict(grouping.members(c)) for c in range(grouping.num_classes)]
 
 
-def exact_class_eps(models: list[GaussianMixture]) -> ClassEps:
+def exact_class_eps(models: list[ExactMixture]) -> ClassEps:
     """eps_c(x_t, t) = E[Z | X_t = x_t, class c], exact (Li-Yan time).  t: (B,) one level per row."""
     return lambda x_t, t, c: S.liyan_noise_prediction(models[c], x_t, t)
 
 
-def exact_log_posterior(model, groups: list[list[int]], x) -> torch.Tensor:
+def exact_log_posterior(model: ExactMixture, groups: list[list[int]], x) -> torch.Tensor:
     """Bayes log p(c | x) = log sum_{k in groups[c]} P(k | x) at t = 0, from the component posterior of an exact
     model (`GaussianMixture` or `MoLRG`, VE sigma = 1e-12: an added variance of 1e-24, below float64 resolution
     for the covariances used here; `MoLRG.class_posterior` drops the orthogonal complement, where low-rank
     class covariances all vanish).  x: (N, n)  ->  (N, C)."""
-    log_comp = torch.log(model.class_posterior(x, 1e-12))  # (N, components)
-    return torch.stack([torch.logsumexp(log_comp[:, g], dim=1) for g in groups], dim=1)
+    grouping = ClassGrouping.from_groups(groups, model.weights)
+    return grouping.log_sum(torch.log(model.class_posterior(x, 1e-12)))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ class martingale_callback:  # noqa: N801 (used like a function: callback=marting
         self._prev = None  # (integrand, sigma^2) at the previous level
 
     def _integrand(self, log_post, s_cond, s_uncond):
-        c = self.guide.model._classes(self.guide.c, log_post.shape[0])
+        c = self.guide.model.labels(self.guide.c, log_post.shape[0])
         R = self.guide.model.class_prior[c] * torch.exp(-log_post)
         return R * ((s_uncond - s_cond) ** 2).sum(1)
 

@@ -26,7 +26,8 @@ from torch.func import vmap
 from tqdm import tqdm  # plain tqdm: tqdm.auto warns in kernels without ipywidgets
 
 from lowdim.checks import DTYPE, as_points, as_sigma, check_range
-from lowdim.representation.molrg import _random_orthonormal, gated_denoiser
+from lowdim.gaussians import random_orthonormal
+from lowdim.representation.molrg import gated_denoiser
 
 
 @dataclass
@@ -83,7 +84,7 @@ def train_gated_dae(x0, num_classes: int, rank: int, delta: float, sigmas, epoch
     x0, sigmas = _check_training_inputs(x0, num_classes, rank, delta, sigmas, epochs, batch_size, lr, snapshot_every)
     n = x0.shape[1]
     gen = torch.Generator().manual_seed(seed)
-    U = _random_orthonormal(n, num_classes * rank, gen).requires_grad_(True)
+    U = random_orthonormal(n, num_classes * rank, gen).requires_grad_(True)
     opt = torch.optim.Adam([U], lr=lr)
     N, T = x0.shape[0], sigmas.numel()
     num_batches = -(-N // batch_size)
@@ -186,7 +187,7 @@ def train_gated_dae_restarts(x0, num_classes: int, rank: int, delta: float, sigm
     gen = torch.Generator().manual_seed(seed)
     screen_sigma = sigmas[torch.randint(0, T, (N,), generator=gen)]  # fixed draw for the selection loss
     screen_eps = torch.randn(N, n, dtype=DTYPE, generator=gen)
-    U = torch.stack([_random_orthonormal(n, num_classes * rank, gen) for _ in range(restarts)]).requires_grad_(True)
+    U = torch.stack([random_orthonormal(n, num_classes * rank, gen) for _ in range(restarts)]).requires_grad_(True)
     opt = torch.optim.Adam([U], lr=lr)
     total_steps = epochs * -(-N // batch_size)
     kw = dict(x0=x0, sigmas=sigmas, batch_size=batch_size, lr=lr, total_steps=total_steps, num_classes=num_classes,
