@@ -54,17 +54,16 @@ class Frame:
     """
 
     def __init__(self, lam, means, rot=None, basis=None, lam0=None):
-        self.lam, self.means, self.rot, self.basis = lam, means, rot, basis
         if (basis is None) != (lam0 is None):
             raise ValueError("lam0 (off-frame variances) must be given exactly when a basis is given")
-        self.lam0 = lam0
-        self.dim = lam.shape[1] if basis is None else basis.shape[0]
-        self.means_are_zero = bool((means == 0).all())
+        as64 = (lambda t: None if t is None else torch.as_tensor(t, dtype=DTYPE))
+        self.lam, self.means, self.rot, self.basis, self.lam0 = map(as64, (lam, means, rot, basis, lam0))
+        self.dim = self.lam.shape[1] if basis is None else self.basis.shape[0]
+        self.means_are_zero = bool((self.means == 0).all())
         self._shared_coordinates = self.means_are_zero and rot is None  # y_k = u for every component
-        self.has_perp = basis is not None and basis.shape[1] < basis.shape[0]
-        self.common_lam0 = not self.has_perp or bool((lam0 == lam0[0]).all())
-        variances = [lam.amin()] + ([lam0.amin()] if self.has_perp else [])
-        self.min_variance = float(torch.stack(variances).amin()) if lam.numel() or self.has_perp else math.inf
+        self.has_perp = basis is not None and self.basis.shape[1] < self.basis.shape[0]
+        self.common_lam0 = not self.has_perp or bool((self.lam0 == self.lam0[0]).all())
+        self.min_variance = min(float(self.lam.amin()), float(self.lam0.amin()) if self.has_perp else math.inf)
 
     @property
     def kind(self) -> str:
@@ -291,7 +290,7 @@ class ExactMixture:
 
     # Inputs.
 
-    def inputs(self, x, sigma) -> tuple[torch.Tensor, torch.Tensor]:
+    def _inputs(self, x, sigma) -> tuple[torch.Tensor, torch.Tensor]:
         """x as float64 (N, n) and sigma^2 as () or (N, 1)."""
         x = as_points(x, self.dim, check_finite=self.frame.basis is None)
         if self.allow_zero_sigma:
@@ -309,7 +308,7 @@ class ExactMixture:
 
     def component_log_probs(self, x, sigma) -> torch.Tensor:
         """log pi_k + log N(x; mu_k, Sigma_k + sigma^2 I).  ->  (N, K)."""
-        x, var = self.inputs(x, sigma)
+        x, var = self._inputs(x, sigma)
         u, perp = self.frame.project(x, need_perp=True)
         rows = [self.log_weights[idx][:, None] + self.frame.log_likelihoods(u, perp, var, idx, absolute=True)[0]
                 for idx in self.frame.chunks(x.shape[0])]
@@ -321,7 +320,7 @@ class ExactMixture:
 
     def class_posterior(self, x, sigma) -> torch.Tensor:
         """P(k | x_sigma = x).  ->  (N, K), rows sum to 1."""
-        x, var = self.inputs(x, sigma)
+        x, var = self._inputs(x, sigma)
         absolute = not self.frame.common_lam0
         u, perp = self.frame.project(x, need_perp=absolute)
         rows = [self.log_weights[idx][:, None] + self.frame.log_likelihoods(u, perp, var, idx, absolute)[0]
@@ -343,7 +342,7 @@ class ExactMixture:
         -> list of (sum (N, n), log sum_{k in S} pi_k N_k(x) (N,)); the log-normaliser is exact (with every
         constant) only when absolute=True, otherwise it is exact up to a term common to all components.
         """
-        x, var = self.inputs(x, sigma)
+        x, var = self._inputs(x, sigma)
         f = self.frame
         need_perp = f.has_perp and (want == "score" or absolute or not f.common_lam0 or bool(f.lam0.any()))
         u, perp = f.project(x, need_perp)
