@@ -282,3 +282,22 @@ def test_posterior_average_and_diagonal_log_likelihoods():
     assert torch.isfinite(avg).all()
     np.testing.assert_allclose(avg.numpy(), (p[..., None] * values).sum(0).numpy(), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(lse.numpy(), torch.logsumexp(logits, 0).numpy(), rtol=1e-15)
+
+
+def test_float32_molrg_bases_and_covariances_are_checked_to_float32_rounding(ref):
+    m64 = MoLRG.random(40, [3, 3], delta=0.2, angle_deg=50.0, seed=5)
+    bases32 = [U.float() for U in m64.bases]  # orthonormal only to float32 rounding (~1e-7)
+    m32 = MoLRG(bases32, delta=0.2)
+    covs = ref.molrg_covariances([U.double() for U in bases32], 0.2)  # the law of the converted bases
+    x = torch.randn(10, 40, dtype=DTYPE, generator=torch.Generator().manual_seed(6))
+    want = ref.exact_posterior(np.zeros((2, 40)), covs, [0.5, 0.5], x.numpy(), 0.3)
+    # cond(Sigma_k + 0.09 I) ~ 12: the low-rank route and scipy agree to rounding
+    np.testing.assert_allclose(m32.log_prob(x, 0.3).numpy(), want["log_prob"], rtol=1e-11)
+    with pytest.raises(ValueError, match="orthonormal"):  # the same bases as float64 input: held to 1e-8
+        MoLRG([U.double() for U in bases32], delta=0.2)
+    gm32 = GaussianMixture(torch.zeros(2, 40), torch.tensor(covs, dtype=torch.float32), [0.5, 0.5])
+    assert gm32.covariances.dtype == DTYPE
+    with pytest.raises(ValueError, match="symmetric"):  # float32 tolerance is 1e-6 relative, not more
+        bad = torch.tensor(covs, dtype=torch.float32)
+        bad[0, 0, 1] += 1e-3
+        GaussianMixture(torch.zeros(2, 40), bad, [0.5, 0.5])

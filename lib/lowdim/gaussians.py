@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from lowdim.checks import DTYPE, as_points, as_sigma, as_weights, check_range
 
 __all__ = ["LOG_2PI", "Frame", "ExactMixture", "GaussianMixture", "ClassGrouping", "diagonal_log_likelihoods",
-           "posterior_average", "generator", "random_orthonormal", "span_basis"]
+           "posterior_average", "generator", "input_eps", "random_orthonormal", "span_basis"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 CHUNK_ELEMENTS = 2**22  # eigen frame: components per chunk so that one (k, N, n) tensor stays below 32 MiB
@@ -428,12 +429,15 @@ class ClassGrouping:
 class GaussianMixture(ExactMixture):
     """sum_k weights[k] N(means[k], covariances[k]) in R^n, float64, on the eigen frame (the dense reference).
 
-    means: (K, n); covariances: (K, n, n) symmetric positive semi-definite; weights: (K,) probability vector.
+    means: (K, n); covariances: (K, n, n) symmetric positive semi-definite (checked to 1e-12, or to the rounding of
+    the precision they are given in: 10 eps relative for symmetry, 10 n eps for eigenvalues); weights: (K,)
+    probability vector.
     Each covariance is eigendecomposed once, Sigma_k = Q_k diag(lam_k) Q_k^T, so any sigma (also one per point)
     costs two n x n products per component and point.
     """
 
     def __init__(self, means, covariances, weights, psd_rtol: float = 1e-10):
+        eps_in = input_eps(covariances)  # float32 input: symmetric and PSD only to float32 rounding
         means = torch.as_tensor(means, dtype=DTYPE)
         covariances = torch.as_tensor(covariances, dtype=DTYPE)
         if means.ndim != 2:
@@ -445,10 +449,10 @@ class GaussianMixture(ExactMixture):
             raise ValueError("means and covariances must be finite")
         asym = (covariances - covariances.transpose(1, 2)).abs().amax()
         scale = covariances.abs().amax().clamp_min(1e-300)
-        if asym > 1e-12 * scale:
+        if asym > max(1e-12, 10 * eps_in) * scale:
             raise ValueError(f"covariances must be symmetric, max |C - C^T| = {float(asym):.3g}")
         lam, Q = torch.linalg.eigh(covariances)  # (K, n), (K, n, n)
-        if (lam < -psd_rtol * lam.abs().amax(dim=1, keepdim=True).clamp_min(1e-300)).any():
+        if (lam < -max(psd_rtol, 10 * n * eps_in) * lam.abs().amax(dim=1, keepdim=True).clamp_min(1e-300)).any():
             raise ValueError(f"covariances must be positive semi-definite, smallest eigenvalue {float(lam.min()):.3g}")
         # eigh of a PSD matrix can return eigenvalues of -1e-17 from rounding; they are zeros (checked just above).
         super().__init__(Frame.eigen(lam.clamp_min(0.0), Q, means), weights)
@@ -507,6 +511,17 @@ def generator(seed: int, num_samples: int | None = None) -> torch.Generator:
     if not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     return torch.Generator().manual_seed(seed)
+
+
+def input_eps(value) -> float:
+    """Machine epsilon of the precision `value` was given in: that of a float tensor's or array's dtype, else
+    float64's (Python numbers and lists are read as float64). Tolerances of input checks scale with it."""
+    dtype = getattr(value, "dtype", None)
+    if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+        return torch.finfo(dtype).eps
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return float(np.finfo(dtype).eps)
+    return torch.finfo(DTYPE).eps
 
 
 def random_orthonormal(dim: int, cols: int, gen: torch.Generator) -> torch.Tensor:

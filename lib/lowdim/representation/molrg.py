@@ -25,7 +25,7 @@ import math
 import torch
 
 from lowdim.checks import DTYPE, as_points, as_sigma, check_orthonormal, check_range
-from lowdim.gaussians import ExactMixture, Frame, GaussianMixture, generator, random_orthonormal, span_basis
+from lowdim.gaussians import ExactMixture, Frame, GaussianMixture, generator, input_eps, random_orthonormal, span_basis
 
 __all__ = ["MoLRG", "shrinkage_coefficients", "gate_logit_coefficients", "gated_denoiser"]
 
@@ -40,14 +40,17 @@ class MoLRG(ExactMixture):
     """
 
     def __init__(self, bases, delta: float, weights=None, basis_atol: float = 1e-8):
-        bases = [torch.as_tensor(U, dtype=DTYPE) for U in bases]
+        """basis_atol: tolerance of the orthonormality check |U_k^T U_k - I|; bases given in lower precision
+        (float32, float16) are checked to max(basis_atol, 10 n eps) of that precision."""
         if len(bases) < 1:
             raise ValueError("bases must hold at least one class basis")
+        atols = [max(basis_atol, 10 * len(U) * input_eps(U)) for U in bases]
+        bases = [torch.as_tensor(U, dtype=DTYPE) for U in bases]
         n = bases[0].shape[0]
         for k, U in enumerate(bases):
             if U.ndim != 2 or U.shape[0] != n or not 1 <= U.shape[1] <= n:
                 raise ValueError(f"bases[{k}] must have shape (n={n}, d_k) with 1 <= d_k <= n, got {tuple(U.shape)}")
-            check_orthonormal(f"bases[{k}]", U, atol=basis_atol)
+            check_orthonormal(f"bases[{k}]", U, atol=atols[k])
         check_range("delta", delta, low=0.0)
         K = len(bases)
         self.bases = bases
