@@ -190,13 +190,10 @@ class Frame:
         if self._shared_coordinates and diag.shape[1] == 1:  # y_k = u for all k, one sigma: (sum_k a_k diag_k) * u
             frame = (a.T @ diag[:, 0, :]) * p["u"]
         else:
-            v = a[..., None] * diag * y  # (k, N, m)
-            if self.rot is None:
-                frame = v.sum(dim=0)
-            elif v.shape[0] == 1:
-                frame = v[0] @ self.rot[idx][0].T
-            else:
-                frame = torch.einsum("knj,kmj->nm", v, self.rot[idx])
+            if want not in p:  # V_k (diag_k * y_k) (k, N, m), kept in the pieces: every mask of a chunk reuses it
+                v = diag * y
+                p[want] = v if self.rot is None else torch.bmm(v, self.rot[idx].transpose(1, 2))
+            frame = (a[..., None] * p[want]).sum(dim=0)
         if want == "mean" and not self.means_are_zero:
             frame = frame + a.T @ self.means[idx]
         coef = None
