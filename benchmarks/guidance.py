@@ -20,6 +20,8 @@ from lowdim import GaussianMixture, MoLRG
 from lowdim.schedules import geometric_sigmas
 from lowdim.guidance import GuidedScore, LabelledMixture, initial_points, sample_ancestral, sample_ode
 
+__all__ = ["case", "main"]
+
 D = torch.float64
 
 

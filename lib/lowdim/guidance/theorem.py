@@ -45,6 +45,8 @@ from lowdim.guidance.samplers import sample_ode
 # ----------------------------------------------------------------------------------------------------------
 # Guided scores.
 
+__all__ = ["METHODS", "GuidedScore", "martingale_callback", "tilted_quadrature", "ode_quadrature"]
+
 METHODS = ("cfg", "classifier")
 
 
