@@ -41,11 +41,11 @@ from lowdim.checks import DTYPE, as_points, check_range
 from lowdim.guidance.labelled import LabelledMixture
 from lowdim.guidance.samplers import sample_ode
 
+__all__ = ["METHODS", "GuidedScore", "martingale_callback", "tilted_quadrature", "ode_quadrature"]
+
 
 # ----------------------------------------------------------------------------------------------------------
 # Guided scores.
-
-__all__ = ["METHODS", "GuidedScore", "martingale_callback", "tilted_quadrature", "ode_quadrature"]
 
 METHODS = ("cfg", "classifier")
 
