@@ -340,6 +340,8 @@ class ExactMixture:
         -> list of (sum (N, n), log sum_{k in S} pi_k N_k(x) (N,)); the log-normaliser is exact (with every
         constant) only when absolute=True, otherwise it is exact up to a term common to all components.
         """
+        if want not in ("mean", "score"):
+            raise ValueError(f"want must be 'mean' or 'score', got {want!r}")
         x, var = self._inputs(x, sigma)
         f = self.frame
         need_perp = f.has_perp and (want == "score" or absolute or not f.common_lam0 or bool(f.lam0.any()))
