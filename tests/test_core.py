@@ -271,7 +271,9 @@ def test_public_helpers():
 def test_posterior_average_and_diagonal_log_likelihoods():
     rng = np.random.default_rng(11)
     y, v = rng.normal(size=(3, 5, 2)), rng.uniform(0.1, 2, (3, 5, 2))
-    ll = core.diagonal_log_likelihoods(torch.tensor(y), torch.tensor(v)).numpy()
+    ll, z = core.diagonal_log_likelihoods(torch.tensor(y), torch.tensor(v))
+    np.testing.assert_allclose(z.numpy(), y / v, rtol=1e-15)
+    ll = ll.numpy()
     want = np.stack([[multivariate_normal(np.zeros(2), np.diag(v[k, i])).logpdf(y[k, i]) for i in range(5)]
                      for k in range(3)]) + math.log(2 * math.pi)  # the helper leaves out (m/2) log 2 pi
     np.testing.assert_allclose(ll, want, rtol=1e-13)

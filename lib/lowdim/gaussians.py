@@ -157,10 +157,10 @@ class Frame:
         v = lam + var.unsqueeze(0)  # (k, 1 or N, m)
         y = self._eigen_coordinates(u, idx)  # (k or 1, N, m)
         if self._shared_coordinates and v.shape[1] == 1:  # y_k = u for all k, one sigma: sum y^2 / v as one matmul
-            loglik = -0.5 * (((u**2) @ (1.0 / v[:, 0, :]).T).T + torch.log(v).sum(dim=2))
+            loglik, z = -0.5 * (((u**2) @ (1.0 / v[:, 0, :]).T).T + torch.log(v).sum(dim=2)), None
         else:
-            loglik = diagonal_log_likelihoods(y, v)  # (k, N)
-        pieces = dict(u=u, y=y, lam=lam, inv=1.0 / v, perp=perp, idx=idx)
+            loglik, z = diagonal_log_likelihoods(y, v)  # (k, N), (k, N, m)
+        pieces = dict(u=u, z=z, lam=lam, inv=1.0 / v, perp=perp, idx=idx)
         if perp is not None:
             v0 = self.lam0[idx][:, None] + var.reshape(1, -1)  # (k, 1 or N)
             pieces["inv0"] = 1.0 / v0
@@ -185,13 +185,13 @@ class Frame:
 
         -> (frame part (N, m), coefficient of x_perp (N,) or None); `lift` maps them to R^n.
         """
-        lam, inv, y, idx = p["lam"], p["inv"], p["y"], p["idx"]
-        diag = -inv if want == "score" else lam * inv  # (k, 1 or N, m): -1/v or lam/v per direction
-        if self._shared_coordinates and diag.shape[1] == 1:  # y_k = u for all k, one sigma: (sum_k a_k diag_k) * u
+        idx = p["idx"]
+        if p["z"] is None:  # y_k = u for all k, one sigma: (sum_k a_k diag_k) * u, diag = -1/v or lam/v
+            diag = -p["inv"] if want == "score" else p["lam"] * p["inv"]  # (k, 1, m)
             frame = (a.T @ diag[:, 0, :]) * p["u"]
         else:
-            if want not in p:  # V_k (diag_k * y_k) (k, N, m), kept in the pieces: every mask of a chunk reuses it
-                v = diag * y
+            if want not in p:  # V_k (-y_k / v_k) or V_k (lam_k y_k / v_k) (k, N, m), shared by every mask of a chunk
+                v = -p["z"] if want == "score" else p["lam"] * p["z"]
                 p[want] = v if self.rot is None else torch.bmm(v, self.rot[idx].transpose(1, 2))
             frame = (a[..., None] * p[want]).sum(dim=0)
         if want == "mean" and not self.means_are_zero:
@@ -207,12 +207,14 @@ class Frame:
         return out if coef is None else out + coef[:, None] * perp
 
 
-def diagonal_log_likelihoods(y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def diagonal_log_likelihoods(y: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """log N(y; 0, diag(v)) + (m/2) log 2 pi = -1/2 sum_j (y_j^2 / v_j + log v_j), per component and point.
 
-    y: (K, N, m) coordinates in each component's eigenbasis; v: (K, N or 1, m) variances  ->  (K, N).
+    y: (K, N, m) coordinates in each component's eigenbasis; v: (K, N or 1, m) variances
+    ->  (log-likelihoods (K, N), y / v (K, N, m): minus the component score in those coordinates).
     """
-    return -0.5 * ((y**2 / v).sum(dim=2) + torch.log(v).sum(dim=2))
+    z = y / v
+    return -0.5 * ((y * z).sum(dim=2) + torch.log(v).sum(dim=2)), z
 
 
 def posterior_average(logits: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

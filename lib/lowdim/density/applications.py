@@ -106,14 +106,14 @@ def mixture_eps(x_t, t, means, variances, log_weights) -> torch.Tensor:
     average).  x_t, t: (B,); means: (B, K)  ->  (B,)."""
     var = ((1.0 - t)[:, None] * variances[None, :] + t[:, None]).T[..., None]  # (K, B, 1)
     d = (x_t[:, None] - torch.sqrt(1.0 - t)[:, None] * means).T[..., None]  # (K, B, 1)
-    logits = log_weights[:, None] + diagonal_log_likelihoods(d, var)
-    return torch.sqrt(t) * posterior_average(logits, d / var)[0][:, 0]
+    loglik, d_over_var = diagonal_log_likelihoods(d, var)
+    return torch.sqrt(t) * posterior_average(log_weights[:, None] + loglik, d_over_var)[0][:, 0]
 
 
 def mixture_log_prob(x, means, variances, log_weights) -> torch.Tensor:
     """log sum_k w_k N(x; means[:, k], variances[k]).  x: (B,); means: (B, K)  ->  (B,)."""
     d = (x[:, None] - means).T[..., None]  # (K, B, 1)
-    logits = log_weights[:, None] + diagonal_log_likelihoods(d, variances[:, None, None]) - 0.5 * LOG_2PI
+    logits = log_weights[:, None] + diagonal_log_likelihoods(d, variances[:, None, None])[0] - 0.5 * LOG_2PI
     return torch.logsumexp(logits, dim=0)
 
 
