@@ -190,10 +190,11 @@ class Frame:
             diag = -p["inv"] if want == "score" else p["lam"] * p["inv"]  # (k, 1, m)
             frame = (a.T @ diag[:, 0, :]) * p["u"]
         else:
-            if want not in p:  # V_k (-y_k / v_k) or V_k (lam_k y_k / v_k) (k, N, m), shared by every mask of a chunk
-                v = -p["z"] if want == "score" else p["lam"] * p["z"]
+            if want not in p:  # V_k (y_k / v_k) or V_k (lam_k y_k / v_k) (k, N, m), shared by every mask of a chunk
+                v = p["z"] if want == "score" else p["lam"] * p["z"]
                 p[want] = v if self.rot is None else torch.bmm(v, self.rot[idx].transpose(1, 2))
             frame = (a[..., None] * p[want]).sum(dim=0)
+            frame = -frame if want == "score" else frame  # score_k = -V_k (y_k / v_k): sign after the sum
         if want == "mean" and not self.means_are_zero:
             frame = frame + a.T @ self.means[idx]
         coef = None
