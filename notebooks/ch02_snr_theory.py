@@ -206,7 +206,7 @@ for kind in ("paper", "exact"):
 # timestep the paper plots (T = 500 steps 5, 10, ..., 280, 0-indexed as in chapter 1); 10 % is our reading of
 # "aligns", far above the Monte Carlo error of the exact SNR (about 1 %).
 
-# %%
+# %% tags=["hide-input"]
 fig3_steps = [5, 10, 20, 40, 60, 80, 100, 120, 140, 160, 180, 240, 260, 280]  # paper 1, App. D / Fig. 3 timesteps
 fig3_step_sigmas = ddpm_sigma_at([t - 1 for t in fig3_steps], 500)
 fig3_at_steps = exact_curve(fig3_model, fig3_samples, fig3_step_sigmas, sample_seed=seed + 45)["snr"]
@@ -526,7 +526,7 @@ rec.add(item="Table 7", figure="fig-ch02-appc", quantity="accuracy (%) at sigma 
 # 30°, $\hat x - U_k^\star h_k$ is the other block's decoded feature, which carries most of a class-$k$ point's
 # energy). The rows below use the paper's form; the printed table gives both.
 
-# %%
+# %% tags=["hide-input"]
 net_seed = seed + 200
 net_models = {"Table 4 (30°)": (overlap, dict(overall=paper_t4_30), 1),  # Table 4 starts at sigma = 0.008
               "Table 5 (unequal ranks)": (ranks_model, paper_t5, 0),
@@ -558,7 +558,7 @@ net_df = pd.DataFrame(net_rows)
 print("fitted per-class scales:", {t: [round(v, 3) for v in f.scales.tolist()] for t, f in net_scales.items()})
 net_df.pivot_table(index=["table", "column", "sigma"], columns=["variant", "form"], values="ours", sort=False).round(2)
 
-# %%
+# %% tags=["hide-input"]
 net_tol = 0.15  # relative: a two-parameter family fitted by us against the paper's fully trained U (Monte Carlo ~1 %)
 bayes_curves = {"Table 4 (30°)": dict(overall=res30["snr"][1:]),
                 "Table 5 (unequal ranks)": dict(class0=v5["res"]["snr_per_class"][:, 0], class1=v5["res"]["snr_per_class"][:, 1],
@@ -591,8 +591,8 @@ tally = pd.DataFrame(tally)
 score = tally.groupby(["table", "denoiser"], sort=False).reproduced.agg(["sum", "count"])
 score
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "App. C tables against three denoisers: the Bayes posterior (dotted), the paper's network of eqs. 4-5 as printed at U = U* (dashed) and at the loss-minimising per-class scales (solid), SNR in the paper's form of Definition 1 (for 30 degrees also the projection form at U*, dash-dot); crosses: the paper's values. (a) Table 4 at 30 degrees (class mean); (b) Table 5 per class and pooled; (c) Table 6 likewise. Made by notebook ch02_snr_theory.", "name": "fig-ch02-network"}}
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.9))
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "App. C tables against three denoisers: the Bayes posterior (dotted), the paper's network of eqs. 4–5 as printed at $U = U^\\star$ (dashed) and at the loss-minimising per-class scales (solid), SNR in the paper's form of Definition 1 (for 30° also the projection form at $U^\\star$, dash-dot); crosses: the paper's values. (a) Table 4 at 30° (class mean); (b) Table 5 per class and pooled; (c) Table 6 likewise. Made by notebook ch02_snr_theory.", "name": "fig-ch02-network"}}
+fig, axes = plt.subplots(3, 1, figsize=(7.5, 11))  # stacked: three log-log panels stay readable at the book's width
 for ax, letter, (table, (model_t, paper_v, first)) in zip(axes, "abc", net_models.items()):
     grid_t = edm_grid[first:]
     for c_i, col in enumerate(paper_v):
@@ -609,12 +609,12 @@ for ax, letter, (table, (model_t, paper_v, first)) in zip(axes, "abc", net_model
     ax.plot([], [], "k-", label="network, fitted scales")
     ax.set_title(f"({letter}) {table}", fontsize=10)
     ax.set_xlabel(r"$\sigma_t$")
-    ax.legend(fontsize=6.5, loc="lower left", ncol=2)
-axes[0].set_ylabel("SNR")
+    ax.legend(fontsize=8, loc="lower left", ncol=2)
+    ax.set_ylabel("SNR")
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["remove-input"]
 per_table = tally.groupby(["table", "denoiser"], sort=False).reproduced.agg(["sum", "count"])
 
 

@@ -300,7 +300,7 @@ def _spiked_off_span(n: int = 20) -> LabelledMixture:
                                       _spiked_off_span], ids=["molrg-delta0", "molrg-delta0.3", "per-component-floor"])
 def test_data_span_frame_matches_dense_solve(model_fn):
     model = model_fn()
-    assert model._basis is not None and model._basis.shape == (20, 5)  # the 5-dim data-span frame is under test
+    assert model.frame.basis is not None and model.frame.basis.shape == (20, 5)  # the 5-dim data-span frame is under test
     mix = model.mixture
     x = 2 * torch.randn(40, 20, dtype=DTYPE, generator=torch.Generator().manual_seed(0))
     for sigma in [0.05, 1.0, torch.linspace(0.1, 3.0, 40, dtype=DTYPE)]:

@@ -24,7 +24,7 @@ import math
 import pathlib
 import re
 
-__all__ = ["KINDS", "STATUSES", "SOURCES", "PARTS", "status", "Reproduction", "collect", "chapter_number", "part_of",
+__all__ = ["KINDS", "STATUSES", "SOURCES", "PAPER_SOURCES", "PARTS", "STYLE", "status", "Reproduction", "collect", "chapter_number", "part_of",
            "status_counts", "dashboard", "write_report"]
 
 KINDS = ("abs", "rel")

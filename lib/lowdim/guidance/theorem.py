@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import torch
 
-from lowdim.checks import DTYPE, as_labels, as_points, check_range
+from lowdim.checks import DTYPE, as_points, check_int, check_range
 from lowdim.guidance.labelled import LabelledMixture
+
+__all__ = ["METHODS", "GuidedScore", "martingale_callback", "tilted_quadrature", "ode_quadrature"]
 
 __all__ = ["METHODS", "GuidedScore", "martingale_callback", "tilted_quadrature", "ode_quadrature"]
 
@@ -99,7 +101,7 @@ class martingale_callback:  # noqa: N801 (used like a function: callback=marting
         self._prev = None  # (integrand, sigma^2) at the previous level
 
     def _integrand(self, log_post, s_cond, s_uncond):
-        c = as_labels(self.guide.c, log_post.shape[0], self.guide.model.num_classes)
+        c = self.guide.model.labels(self.guide.c, log_post.shape[0])
         R = self.guide.model.class_prior[c] * torch.exp(-log_post)
         return R * ((s_uncond - s_cond) ** 2).sum(1)
 
@@ -220,7 +222,7 @@ def ode_quadrature(model: LabelledMixture, c: int, w, sigmas, rtol: float = 1e-5
         raise ValueError(f"ode_quadrature needs a 1-D model, got n = {model.dim}")
     check_range("rtol", rtol, low=0.0, low_open=True)
     check_range("width", width, low=0.0, low_open=True)
-    if not isinstance(init_nodes, int) or init_nodes < 3 or init_nodes % 2 == 0:
+    if check_int("init_nodes", init_nodes, low=3) % 2 == 0:
         raise ValueError(f"init_nodes must be an odd integer >= 3, got {init_nodes!r}")
     sigmas = torch.as_tensor(sigmas, dtype=DTYPE)
     if sigmas.ndim != 1 or sigmas.numel() < 2 or not (sigmas[1:] < sigmas[:-1]).all():

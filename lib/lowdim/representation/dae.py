@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm  # plain tqdm: tqdm.auto warns in kernels without ipywidgets
 
 from lowdim.checks import DTYPE, as_points, as_sigma, check_int, check_range
-from lowdim.draws import random_orthonormal, seeded_generator
+from lowdim.gaussians import generator, random_orthonormal
 from lowdim.metrics import accuracy, class_subspaces, snr
 from lowdim.representation.ensemble import fit_level_probes, level_logits
 from lowdim.representation.molrg import gated_denoiser
@@ -152,7 +152,7 @@ def train_gated_dae(x0, num_classes: int, rank: int, delta: float, sigmas, epoch
     timesteps and the noise. Each epoch visits every example once in mini-batches of `batch_size`.
     """
     x0, sigmas = _check_training_inputs(x0, num_classes, rank, delta, sigmas, epochs, batch_size, lr, snapshot_every)
-    gen = seeded_generator(seed)
+    gen = generator(seed)
     U0 = random_orthonormal(x0.shape[1], num_classes * rank, gen)[None]  # (1, n, K d)
     run = _Candidates(U0, lr, total_steps=epochs * -(-x0.shape[0] // batch_size))
     loss, snaps, snap_epochs = run.epochs(x0, sigmas, epochs, batch_size, num_classes, delta, gen, snapshot_every, 0)
@@ -194,7 +194,7 @@ def train_gated_dae_restarts(x0, num_classes: int, rank: int, delta: float, sigm
     check_int("restarts", restarts, low=1)
     check_int("screen_epochs", screen_epochs, 1, epochs)
     (N, n), T = x0.shape, sigmas.numel()
-    gen = seeded_generator(seed)
+    gen = generator(seed)
     screen_sigma = sigmas[torch.randint(0, T, (N,), generator=gen)]  # fixed draw for the selection loss
     screen_eps = torch.randn(N, n, dtype=DTYPE, generator=gen)
     U0 = torch.stack([random_orthonormal(n, num_classes * rank, gen) for _ in range(restarts)])  # (R, n, K d)

@@ -65,8 +65,7 @@ def corrupt_labels(labels, fraction: float, num_classes: int, seed: int) -> torc
     class stays the most frequent label of its points only while fraction < (K - 1) / K (below 2/3 for K = 3).
     """
     check_range("fraction", fraction, low=0.0, high=1.0)
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check_int("num_classes", num_classes, low=2)
     y = torch.as_tensor(labels).long()
     if y.ndim != 1 or (y.numel() and (y.min() < 0 or y.max() >= num_classes)):
         raise ValueError(f"labels must be a 1-D tensor of ints in [0, {num_classes - 1}]")

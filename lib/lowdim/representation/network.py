@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lowdim.checks import DTYPE, as_points, as_sigma
+from lowdim.checks import DTYPE, as_points, as_sigma, check_int
 from lowdim.representation.molrg import gate_logit_coefficients, shrinkage_coefficients
 
 __all__ = ["gate_logits", "paper_network", "NetworkOutput", "paper_snr_energies", "scaled_blocks", "denoising_loss",
@@ -148,8 +148,7 @@ def fit_block_scales(bases, x0, sigmas, delta: float, seed: int, target: str = "
     sigmas = as_sigma(sigmas)
     if sigmas.ndim != 1:
         raise ValueError(f"sigmas must be a 1-D tensor of training levels, got shape {tuple(sigmas.shape)}")
-    if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    check_int("max_iter", max_iter, low=1)
     gen = torch.Generator().manual_seed(seed)
     sig = sigmas[torch.randint(0, sigmas.numel(), (x0.shape[0],), generator=gen)]
     eps = torch.randn(x0.shape, dtype=DTYPE, generator=gen)
