@@ -3,8 +3,8 @@
 Cases (1,000 steps, CFG with exact scores, batched over points and over w):
   * 2-D: 10^5 points (5 values of w x 2 * 10^4 points), a 4-component 2-D mixture with diagonal covariances
     (no rotations), and the same with rotated, correlated (full) covariances (per-component eigenbases);
-  * 50-D: 10^4 points (5 values of w x 2,000 points), a 3-class MoLRG (rank 5): full covariances computed in the
-    15-dim data span (the frame `LabelledMixture` finds), and the same model forced onto the dense n x n eigen-route.
+  * 50-D: 10^4 points (5 values of w x 2,000 points), a 3-class MoLRG (rank 5): exact scores computed in the
+    15-dim data span (the MoLRG's own frame), and the same model forced onto the dense n x n eigen frame.
 Each runs the reverse SDE (ancestral) and the probability-flow ODE (Euler; Heun costs twice as much).
 Run:  python benchmarks/guidance.py [--steps 1000]
 """
@@ -19,6 +19,8 @@ import torch
 from lowdim import GaussianMixture, MoLRG
 from lowdim.schedules import geometric_sigmas
 from lowdim.guidance import GuidedScore, LabelledMixture, initial_points, sample_ancestral, sample_ode
+
+__all__ = ["case", "main"]
 
 D = torch.float64
 
@@ -50,11 +52,10 @@ def main() -> None:
     rot = torch.stack([torch.stack([angles.cos(), -angles.sin()], -1), torch.stack([angles.sin(), angles.cos()], -1)], -2)
     two_full = LabelledMixture(GaussianMixture(gm.means, rot @ gm.covariances @ rot.transpose(1, 2), gm.weights),
                                [0, 0, 1, 1])
-    fifty = LabelledMixture.from_molrg(MoLRG.random(50, [5, 5, 5], delta=0.7, seed=0))
-    fifty_dense = LabelledMixture.from_molrg(MoLRG.random(50, [5, 5, 5], delta=0.7, seed=0))
-    mix = fifty_dense.mixture  # benchmark only: force the dense per-component eigen-route for comparison
-    fifty_dense._basis, fifty_dense._lam0, fifty_dense._rot, fifty_dense._lam, fifty_dense._means = (
-        None, None, mix.eigvecs, mix.eigvals, mix.means)
+    molrg = MoLRG.random(50, [5, 5, 5], delta=0.7, seed=0)
+    fifty = LabelledMixture.from_molrg(molrg)  # the MoLRG's own span frame (m = 15)
+    dense = molrg.to_mixture()  # the same law forced onto the dense per-component eigen frame, for comparison
+    fifty_dense = LabelledMixture(dense, [0, 1, 2], frame=dense.frame)
     print(f"torch threads: {torch.get_num_threads()}, steps: {args.steps}")
     print(f"{'case':<40}{'sampler':<18}{'seconds':>10}{'ratio to 60 s':>15}")
     for label, model, pts, smin, zero in [("2-D diagonal, 10^5 points", two, 100_000, 0.002, True),

@@ -57,7 +57,14 @@ batch_size = 128  # images per forward pass
 num_samples = 64  # sample grid
 sample_steps = 50  # DDIM steps for the sample grid
 
-# %%
+# %% tags=["remove-input"]
+from lowdim.book.page import Chapter
+from lowdim.book.style import use_book_style
+
+chapter = Chapter("ch08_real_images", globals(), arxiv=["2502.05743v3", "2502.05743v1"])
+chapter.header()
+
+# %% tags=["hide-input"]
 import tempfile
 import time
 import warnings
@@ -84,7 +91,7 @@ from lowdim.representation.curves import is_unimodal
 from lowdim.representation.ensemble import fit_level_probes, level_logits  # the chapter 3 probe
 from lowdim.schedules import paper1_sigma_grid
 
-sns.set_theme(style="whitegrid", context="notebook")
+use_book_style()
 torch.set_num_threads(1)  # the build runs two notebooks at a time on 2 cores
 rec = Reproduction(notebook="ch08_real_images")
 t_start = time.perf_counter()
@@ -425,6 +432,7 @@ display(Markdown("**Verdict (computed from the table).** " + " ".join(sentences)
 elapsed = time.perf_counter() - t_start
 print(f"chapter computed in {elapsed:.0f} s")
 _ = rec.save()
+chapter.finish(rec);
 
 # %% [markdown]
 # ## What this chapter does and does not show

@@ -40,4 +40,3 @@ if ! check "$raw/mnist" "${mn_files[@]}"; then
     rm -rf "$tmp"
     check "$raw/mnist" "${mn_files[@]}" || { echo "data.sh: MNIST sha256 mismatch" >&2; exit 1; }
 fi
-echo "data.sh: Fashion-MNIST and MNIST present in $raw (sha256 verified)" >&2

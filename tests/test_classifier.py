@@ -14,6 +14,7 @@ import torch
 from scipy.stats import multivariate_normal, norm
 
 from lowdim import GaussianMixture, MoLRG
+from lowdim.checks import LOG_2PI_E
 from lowdim.density import applications as A
 from lowdim.density import classifier as C
 from lowdim.density import formula as D
@@ -125,7 +126,7 @@ def test_regulariser_is_cross_entropy_with_gradient():
     # independent cross-entropy: scipy log-density at the generator's Gauss-Hermite points
     x = 0.3 + math.exp(-0.4) * z[:, 0].numpy()
     H = -(zw.numpy() * np.log(0.3 * norm.pdf(x, -2, 0.5) + 0.7 * norm.pdf(x, 1.5, 1.0))).sum()
-    assert abs(float(R.detach()) + 0.5 * A.LOG_2PI_E - H) < 1e-5  # quadrature error of the formula (ch04: < 1e-6)
+    assert abs(float(R.detach()) + 0.5 * LOG_2PI_E - H) < 1e-5  # quadrature error of the formula (ch04: < 1e-6)
     gR, = torch.autograd.grad(R, th)
     gH, = torch.autograd.grad(A.cross_entropy(GM1, th, z[:, 0], zw), th)
     assert torch.allclose(gR, gH, atol=1e-5)
@@ -161,7 +162,7 @@ def test_diffusion_loss_is_density_formula_and_data_quadrature():
     loss = A.diffusion_loss(x, means, torch.tensor([0.25, 1.0], dtype=DT), torch.log(torch.tensor([0.3, 0.7], dtype=DT)),
                             C.elbo_rule(400, -25.0, 30.0), 40)
     ref = np.log(0.3 * norm.pdf(x.numpy(), -2, 0.5) + 0.7 * norm.pdf(x.numpy(), 1.5, 1.0))
-    assert np.allclose(-loss.numpy() - 0.5 * A.LOG_2PI_E, ref, atol=1e-5)  # quadrature error, as in ch04
+    assert np.allclose(-loss.numpy() - 0.5 * LOG_2PI_E, ref, atol=1e-5)  # quadrature error, as in ch04
     # data quadrature: E x2 = sum_k w2_k (c_k + a_k E x1), exact for this linear moment
     m1, v1, w1 = (torch.tensor(v, dtype=DT) for v in ([-1.0, 1.5], [0.3, 0.5], [0.5, 0.5]))
     c2, a2, u2, w2 = (torch.tensor(v, dtype=DT) for v in ([1.0, -1.0], [0.8, -0.5], [0.1, 1.0], [0.75, 0.25]))

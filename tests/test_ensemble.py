@@ -2,8 +2,10 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from lowdim.representation.ensemble import (corrupt_labels, ensemble_predict, ensemble_window, evaluate_ensemble, fit_level_probes,
                              level_accuracy, level_logits)
@@ -19,18 +21,26 @@ def _views(num_levels, num, noise, seed, num_classes=3, dim=4):
     return F, y
 
 
-def test_corrupt_labels_count_and_rate():
+def test_corrupt_labels_flips_exactly_the_fraction_to_other_classes():
     y = torch.randint(0, 4, (20_000,), generator=torch.Generator().manual_seed(0))
     assert torch.equal(corrupt_labels(y, 0.0, 4, seed=1), y)
     noisy = corrupt_labels(y, 0.6, 4, seed=1)
     assert torch.equal(noisy, corrupt_labels(y, 0.6, 4, seed=1))
-    rate = float((noisy == y).double().mean())
-    expected = 1 - 0.6 * 3 / 4  # a redrawn label keeps its class with probability 1/K
-    assert abs(rate - expected) < 4 * math.sqrt(0.6 * 0.25 * 0.75 / 20_000)  # 4 binomial s.e. of the redrawn part
+    # the paper's definition: exactly a fraction p of the labels changed, each to a different class
+    assert int((noisy != y).sum()) == 12_000
+    assert int((corrupt_labels(y, 1.0, 4, seed=2) == y).sum()) == 0
+    # the new class is uniform over the K - 1 others: counts of (true, noisy) pairs, chi-square against uniform
+    changed = noisy != y
+    offset = ((noisy[changed] - y[changed]) % 4).numpy()
+    counts = np.bincount(offset, minlength=4)
+    assert counts[0] == 0
+    assert stats.chisquare(counts[1:]).pvalue > 1e-3  # uniform over {1, 2, 3} (fails only 1 time in 1000)
     with pytest.raises(ValueError, match="fraction"):
         corrupt_labels(y, 1.2, 4, seed=0)
     with pytest.raises(ValueError, match="labels"):
         corrupt_labels(y, 0.2, 3, seed=0)
+    with pytest.raises(ValueError, match="num_classes"):
+        corrupt_labels(torch.zeros(5, dtype=torch.long), 0.2, 1, seed=0)
 
 
 def test_standardisation_is_batchnorm():

@@ -15,7 +15,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from lowdim import GaussianMixture, MoLRG
-from lowdim.schedules import geometric_sigmas
+from lowdim.schedules import geometric_sigmas, karras_sigmas
 from lowdim.guidance import (
     GuidedScore,
     LabelledMixture,
@@ -150,22 +150,86 @@ def test_tilted_quadrature_w0_is_conditional_law():
 
 def test_ode_quadrature_w0_mean():
     model = toy_1d()
-    r = ode_quadrature(model, 1, [0.0], geometric_sigmas(200, 0.002, 80.0), num_nodes=2001)
-    # The PF-ODE transports p_{sigma_max}(.|c) to p(.|c) = N(2, 1): mean 2 (quadrature + 200-step error < 0.01).
-    assert abs(float(r["weights"] @ r["x"][0]) - 2.0) < 0.01
+    r = ode_quadrature(model, 1, [0.0], geometric_sigmas(200, 0.002, 80.0))
+    # The PF-ODE transports p_{sigma_max}(.|c) to p(.|c) = N(2, 1): mean 2 (quadrature + step error << 0.01).
+    assert abs(float(r["weights"][0] @ r["x"]) - 2.0) < 0.01
+    assert r["converged"] and abs(float(r["weights"].sum()) - 1.0) < 1e-12
 
 
-def test_ode_quadrature_w0_reaches_the_heavy_tail_of_inverse_confidence():
-    # The reference's non-uniformity mixture (ch07): at w = 0 the PF-ODE maps p_{sigma_max}(.|c) onto p(.|c), so
-    # E[1/p(c|Y)] = 1/p(c) exactly; a grid of initial points 8 sd wide gave 1.99 instead of 2.32 (missed tail).
+def test_ode_quadrature_w0_density_is_the_class_conditional():
+    # At w = 0 the output density q_0(x) = p_{sigma_max}(Phi^{-1}(x)|c) dPhi^{-1}/dx must equal p_{sigma_min}(x|c)
+    # pointwise (exact transport). Reference: the mixture's own log-density, independent of the backward flow.
+    model = toy_1d()
+    sig = karras_sigmas(200, 0.002, 20.0)
+    r = ode_quadrature(model, 0, [0.0], sig, rtol=1e-4)
+    dx = torch.diff(r["x"])
+    trap = 0.5 * (torch.cat([dx, dx.new_zeros(1)]) + torch.cat([dx.new_zeros(1), dx]))
+    density = r["weights"][0] * r["mass"][0] / trap
+    exact = torch.exp(model.log_prob(r["x"][:, None], float(sig[-1]), 0))
+    bulk = exact > 1e-3 * exact.max()
+    # RK4 at 200 steps: relative error ~1e-6 in the trial runs; 1e-4 leaves room
+    assert ((density[bulk] - exact[bulk]).abs() / exact[bulk]).max() < 1e-4
+
+
+def nonuniform_mixture() -> LabelledMixture:
+    """The reference's non-uniformity mixture (ch07), max_x p(c = 0 | x) = 0.81."""
     v = 0.5191
     weights = torch.cat([torch.tensor([0.1855, 0.4417, 0.3728], dtype=DTYPE) * 0.4302,
                          torch.tensor([0.3955, 0.2363, 0.3682], dtype=DTYPE) * (1 - 0.4302)])
-    model = LabelledMixture(GaussianMixture([[2.655], [0.146], [2.033], [-5.826], [2.625], [-0.396]], [[[v]]] * 6,
-                                            weights), [0, 0, 0, 1, 1, 1])
-    r = ode_quadrature(model, 0, [0.0], geometric_sigmas(200, 0.002, 80.0), num_nodes=801)
-    # Heun step error at 200 steps is ~0.014 here (0.0004 at 1000 steps); 0.03 leaves room, far below the 0.34 gap.
-    assert abs(float(r["weights"] @ (1.0 / r["p"][0])) - 1.0 / 0.4302) < 0.03
+    return LabelledMixture(GaussianMixture([[2.655], [0.146], [2.033], [-5.826], [2.625], [-0.396]], [[[v]]] * 6,
+                                           weights), [0, 0, 0, 1, 1, 1])
+
+
+def random_mixture(rng: np.random.Generator) -> tuple[LabelledMixture, float]:
+    """Two classes of three components each, widths (variances) from 0.03 to 3, random means and weights."""
+    means = rng.uniform(-4.0, 4.0, size=6)
+    variances = np.exp(rng.uniform(np.log(0.03), np.log(3.0), size=6))
+    weights = rng.dirichlet(np.ones(6))
+    gm = GaussianMixture([[m] for m in means], [[[v]] for v in variances], weights.tolist())
+    return LabelledMixture(gm, [0, 0, 0, 1, 1, 1]), float(weights[:3].sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_ode_quadrature_w0_gives_inverse_prior_on_random_mixtures(seed):
+    # Property: for every mixture the w = 0 flow pushes p_{sigma_max}(.|c) onto p_{sigma_min}(.|c), and
+    # E_{p_s(.|c)}[1/p_s(c|X)] = 1/p(c) at every s (Bayes). Independent reference: the class prior itself.
+    # A uniform grid of 4,001 *initial* points was off by 5-16 % on such mixtures (the spikes of 1/p(c|Phi(y))).
+    model, pc = random_mixture(np.random.default_rng(seed))
+    r = ode_quadrature(model, 0, [0.0, 2.0], karras_sigmas(200, 0.002, 20.0), rtol=1e-4)
+    assert r["converged"]
+    # 1e-3 relative: quadrature (rtol 1e-4) plus RK4 step error at 200 steps (<= 1e-4 in trial runs)
+    assert abs(float(r["inv_p"][0]) * pc - 1.0) < 1e-3
+    assert (r["inv_p_error"] < 1e-3 * r["inv_p"]).all()
+    assert float(r["inv_p"][1]) < float(r["inv_p"][0])  # guidance lowers it on these mixtures
+
+
+def test_ode_quadrature_reaches_the_heavy_tail_of_inverse_confidence():
+    # The ch07 mixture: much of E[1/p] comes from points near the class-1 component at -5.826, where class 0 is very
+    # unlikely (an 8 sd grid of initial points gave 1.99 instead of 2.32).
+    r = ode_quadrature(nonuniform_mixture(), 0, [0.0], karras_sigmas(200, 0.002, 20.0), rtol=1e-4)
+    assert abs(float(r["inv_p"][0]) * 0.4302 - 1.0) < 1e-3
+
+
+def test_ode_quadrature_error_estimate_bounds_the_error_against_a_finer_grid():
+    # Same ODE grid (same step error): the rtol = 1e-3 result lies within its own error estimate of a rtol = 1e-6
+    # result (the reference), for every w.
+    model = nonuniform_mixture()
+    sig = karras_sigmas(50, 0.002, 20.0)
+    ws = [0.0, 1.0, 5.0]
+    coarse = ode_quadrature(model, 0, ws, sig, rtol=1e-3, init_nodes=129)
+    ref = ode_quadrature(model, 0, ws, sig, rtol=1e-6)
+    assert ((coarse["inv_p"] - ref["inv_p"]).abs() <= coarse["inv_p_error"]).all()
+    assert (coarse["inv_p_error"] <= 1e-3 * coarse["inv_p"]).all()
+
+
+def test_ode_quadrature_rejects_bad_input():
+    model = toy_1d()
+    with pytest.raises(ValueError, match="rtol"):
+        ode_quadrature(model, 0, [0.0], karras_sigmas(10, 0.002, 20.0), rtol=0.0)
+    with pytest.raises(ValueError, match="init_nodes"):
+        ode_quadrature(model, 0, [0.0], karras_sigmas(10, 0.002, 20.0), init_nodes=100)
+    with pytest.raises(ValueError, match="sigmas"):
+        ode_quadrature(model, 0, [0.0], torch.tensor([1.0, 2.0], dtype=DTYPE))
 
 
 def test_invalid_inputs_name_the_parameter():
@@ -236,7 +300,7 @@ def _spiked_off_span(n: int = 20) -> LabelledMixture:
                                       _spiked_off_span], ids=["molrg-delta0", "molrg-delta0.3", "per-component-floor"])
 def test_data_span_frame_matches_dense_solve(model_fn):
     model = model_fn()
-    assert model._basis is not None and model._basis.shape == (20, 5)  # the 5-dim data-span frame is under test
+    assert model.frame.basis is not None and model.frame.basis.shape == (20, 5)  # the 5-dim data-span frame is under test
     mix = model.mixture
     x = 2 * torch.randn(40, 20, dtype=DTYPE, generator=torch.Generator().manual_seed(0))
     for sigma in [0.05, 1.0, torch.linspace(0.1, 3.0, 40, dtype=DTYPE)]:
@@ -250,3 +314,22 @@ def test_data_span_frame_matches_dense_solve(model_fn):
         A = mix.covariances[1] + s2 * torch.eye(20, dtype=DTYPE)
         dense = -torch.linalg.solve(A, (x - mix.means[1]).unsqueeze(-1)).squeeze(-1)
         np.testing.assert_allclose(s_cond.numpy(), dense.numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_backward_flow_field_matches_autograd_of_the_log_density():
+    # The score and its slope used by ode_quadrature's backward flow, against autograd (first and second derivative)
+    # of the mixture's own log-density, unconditional and class-conditional.
+    from lowdim.guidance.theorem import _score_slope_1d
+
+    model = nonuniform_mixture()
+    mix = model.mixture
+    x = torch.linspace(-9.0, 7.0, 41, dtype=DTYPE)
+    logw = torch.log(mix.weights)
+    for c, lw in ((None, logw), (0, logw.masked_fill(model.component_class != 0, -float("inf")))):
+        s, ds = _score_slope_1d(mix.means[:, 0], mix.covariances[:, 0, 0], lw, x, 0.7)
+        xr = x.clone().requires_grad_(True)
+        logp = model.log_prob(xr[:, None], 0.7, c)
+        (g,) = torch.autograd.grad(logp.sum(), xr, create_graph=True)
+        (h,) = torch.autograd.grad(g.sum(), xr)
+        assert torch.allclose(s, g.detach(), rtol=1e-10, atol=1e-10)
+        assert torch.allclose(ds, h, rtol=1e-8, atol=1e-10)

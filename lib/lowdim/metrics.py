@@ -8,13 +8,19 @@ a ratio of class-conditional expectations (not a mean of per-sample ratios), the
 It works for any denoiser output or feature vector x_hat and any class bases U_k: the model's subspaces for
 synthetic data, or bases estimated from features of a real network (`class_subspaces`, the class-wise SVD of
 App. D, after `normalize_features`; `class_mean_bases` for clusters that differ by their means).
+
+Also the classification accuracy used by every chapter (`accuracy`: Bayes classifiers, probes, diffusion
+classifiers).
 """
 
 from __future__ import annotations
 
 import torch
 
-from lowdim.checks import DTYPE
+from lowdim.checks import DTYPE, check_int
+
+__all__ = ["snr", "snr_curve", "subspace_energies", "snr_from_energies", "REDUCTIONS", "accuracy",
+           "normalize_features", "class_subspaces", "class_mean_bases"]
 
 
 REDUCTIONS = ("classes", "pooled")
@@ -81,6 +87,28 @@ def snr_from_energies(signal, residual, labels, num_classes: int, reduction: str
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Classification accuracy.
+
+
+def accuracy(scores, labels) -> torch.Tensor:
+    """Fraction of points whose highest score is their label: mean_i 1[argmax_k scores[..., i, k] = labels[i]].
+
+    scores: (..., N, K) logits, log-posteriors or any per-class scores (a leading axis for noise levels, seeds...);
+    labels: (N,) ints in [0, K).  ->  float64 tensor of shape (...) (0-dim for (N, K) scores; `float()` it).
+    Ties go to the lowest class index (torch.argmax).
+    """
+    s = torch.as_tensor(scores)
+    y = torch.as_tensor(labels)
+    if s.ndim < 2 or y.shape != s.shape[-2:-1]:
+        raise ValueError(f"scores must be (..., N, K) and labels (N,), got {tuple(s.shape)} and {tuple(y.shape)}")
+    if y.dtype.is_floating_point:
+        raise ValueError(f"labels must be integers, got dtype {y.dtype}")
+    if y.numel() and (y.min() < 0 or y.max() >= s.shape[-1]):
+        raise ValueError(f"labels must lie in [0, {s.shape[-1] - 1}] for {s.shape[-1]} classes")
+    return (s.argmax(dim=-1) == y.long()).to(DTYPE).mean(dim=-1)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Class bases for features of any network (paper 1, App. D, Fig. 5).
 
 
@@ -96,21 +124,24 @@ def normalize_features(features) -> torch.Tensor:
     return h - h.mean(dim=0)
 
 
-def class_subspaces(features, labels, rank: int) -> list[torch.Tensor]:
-    """Top-`rank` right singular vectors of each class's features (paper 1, App. D: class-wise SVD, rank 5).
+def class_subspaces(features, labels, rank: int, num_classes: int | None = None) -> list[torch.Tensor]:
+    """Top-`rank` right singular vectors of each class's features (paper 1, App. D: class-wise SVD, rank 5; the
+    class subspaces V_k of Table 9's projection classifier).
 
-    features: (N, p); labels: (N,) in [0, K)  ->  K tensors (p, rank) with orthonormal columns.
+    features: (N, p); labels: (N,) in [0, K), K = num_classes or (if None) labels.max() + 1
+    ->  K tensors (p, rank) with orthonormal columns.
     """
     h = torch.as_tensor(features, dtype=DTYPE)
     labels = torch.as_tensor(labels)
     if h.ndim != 2 or labels.shape != h.shape[:1]:
         raise ValueError(f"features must be (N, p) and labels (N,), got {tuple(h.shape)} and {tuple(labels.shape)}")
-    K = int(labels.max()) + 1 if labels.numel() else 0
+    K = (int(labels.max()) + 1 if labels.numel() else 0) if num_classes is None else check_int("num_classes", num_classes, low=1)
     bases = []
     for k in range(K):
         hk = h[labels == k]
-        if not isinstance(rank, int) or not 1 <= rank <= min(hk.shape):
-            raise ValueError(f"rank must be an integer in [1, {min(hk.shape)}] for class {k} ({hk.shape[0]} points), got {rank!r}")
+        if min(hk.shape) < 1:
+            raise ValueError(f"class {k} has no points; rank must be an integer in [1, min(points, p)] for every class")
+        check_int(f"rank (class {k}: {hk.shape[0]} points, p = {hk.shape[1]})", rank, 1, min(hk.shape))
         _, _, Vh = torch.linalg.svd(hk, full_matrices=False)
         bases.append(Vh[:rank].T.contiguous())
     return bases

@@ -24,7 +24,15 @@ import math
 
 import torch
 
-from lowdim.checks import DTYPE, as_sigma, check_range
+from lowdim.checks import DTYPE, as_sigma, check_int, check_range
+
+__all__ = ["alpha_bar_from_sigma", "sigma_from_alpha_bar", "vp_to_ve", "ve_to_vp", "vp_score_from_ve",
+           "ddpm_betas", "ddpm_alpha_bars", "ddpm_sigmas", "ddpm_sigma_at", "karras_sigmas", "paper1_sigma_grid",
+           "liyan_sigma_from_t", "liyan_t_from_sigma", "liyan_t_from_alpha_bar", "liyan_alpha_bar_from_t",
+           "liyan_t_from_logsnr", "liyan_logsnr_from_t", "liyan_to_ve", "ve_to_liyan", "liyan_log_prob",
+           "liyan_score", "liyan_posterior_mean", "liyan_noise_prediction", "alpha_bars_from_betas",
+           "betas_from_alpha_bars", "vp_linear_alpha_bars", "cosine_alpha_bars", "li_alpha_bars",
+           "geometric_sigmas"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -87,8 +95,7 @@ def _per_row(scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def ddpm_betas(num_steps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
     """Linear beta grid.  ->  (num_steps,) float64."""
-    if not isinstance(num_steps, int) or num_steps < 2:
-        raise ValueError(f"num_steps must be an integer >= 2, got {num_steps!r}")
+    check_int("num_steps", num_steps, low=2)
     check_range("beta_start", beta_start, low=0.0, high=1.0, low_open=True, high_open=True)
     check_range("beta_end", beta_end, low=beta_start, high=1.0, high_open=True)
     return torch.linspace(beta_start, beta_end, num_steps, dtype=DTYPE)
@@ -123,8 +130,7 @@ def karras_sigmas(num_steps: int = 18, sigma_min: float = 0.002, sigma_max: floa
 
     -> (num_steps,) float64, decreasing from sigma_max to sigma_min (sampling order, as in EDM).
     """
-    if not isinstance(num_steps, int) or num_steps < 2:
-        raise ValueError(f"num_steps must be an integer >= 2, got {num_steps!r}")
+    check_int("num_steps", num_steps, low=2)
     check_range("sigma_min", sigma_min, low=0.0, low_open=True)
     check_range("sigma_max", sigma_max, low=sigma_min, low_open=True)
     check_range("rho", rho, low=0.0, low_open=True)
@@ -137,8 +143,7 @@ def karras_sigmas(num_steps: int = 18, sigma_min: float = 0.002, sigma_max: floa
 
 def paper1_sigma_grid(num_levels: int = 9) -> torch.Tensor:
     """The `num_levels` smallest EDM-18 levels in increasing order (paper 1, Fig. 1a, Fig. 5, Tables 4-6, 9)."""
-    if not isinstance(num_levels, int) or not 1 <= num_levels <= 18:
-        raise ValueError(f"num_levels must be an integer in [1, 18], got {num_levels!r}")
+    check_int("num_levels", num_levels, 1, 18)
     return karras_sigmas().flip(0)[:num_levels]
 
 
@@ -259,8 +264,7 @@ def vp_linear_alpha_bars(num_steps: int, beta_min: float = 0.1, beta_max: float 
     """Ho et al.'s linear schedule in its T-independent form (Song et al. 2021, VP SDE): alpha_bar_k =
     exp(-(beta_min s + (beta_max - beta_min) s^2 / 2)) at s = k/T. For T = 1000 the betas are Ho's
     linspace(1e-4, 0.02) to O(1/T^2); alpha_bar_T = e^{-10.05} ~ 4.3e-5, not 0.  ->  (T,)."""
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
+    check_int("num_steps", num_steps, low=1)
     s = torch.arange(1, num_steps + 1, dtype=DTYPE) / num_steps
     return torch.exp(-(beta_min * s + 0.5 * (beta_max - beta_min) * s**2))
 
@@ -268,8 +272,7 @@ def vp_linear_alpha_bars(num_steps: int, beta_min: float = 0.1, beta_max: float 
 def cosine_alpha_bars(num_steps: int, offset: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
     """Nichol & Dhariwal (2021) cosine schedule, f(s) = cos^2((s + offset)/(1 + offset) pi/2), alpha_bar_k =
     f(k/T)/f(0), with each beta clipped at `max_beta` (so alpha_bar_T > 0).  ->  (T,)."""
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
+    check_int("num_steps", num_steps, low=1)
     s = torch.arange(0, num_steps + 1, dtype=DTYPE) / num_steps
     f = torch.cos((s + offset) / (1 + offset) * torch.pi / 2) ** 2
     betas = (1.0 - f[1:] / f[:-1]).clamp(max=max_beta)
@@ -281,8 +284,7 @@ def li_alpha_bars(num_steps: int, c0: float = 2.0, c1: float = 6.0) -> torch.Ten
     beta_1 = T^{-c0},  beta_{k+1} = (c1 log T / T) min{beta_1 (1 + c1 log T / T)^k, 1}.  ->  (T,).
     The constants c0, c1 are not given in the sources available; c0 = 2, c1 = 6 are our choice (beta grows
     geometrically over the first ~c0/c1 = 1/3 of the steps, then stays at c1 log T / T, so alpha_bar_T ~ T^-4)."""
-    if not isinstance(num_steps, int) or num_steps < 2:
-        raise ValueError(f"num_steps must be an integer >= 2, got {num_steps!r}")
+    check_int("num_steps", num_steps, low=2)
     T = num_steps
     rate = c1 * torch.log(torch.tensor(float(T), dtype=DTYPE)) / T
     beta1 = torch.tensor(float(T), dtype=DTYPE) ** (-c0)
@@ -295,8 +297,7 @@ def li_alpha_bars(num_steps: int, c0: float = 2.0, c1: float = 6.0) -> torch.Ten
 def geometric_sigmas(num_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
                      append_zero: bool = True) -> torch.Tensor:
     """num_steps levels log-uniform from sigma_max down to sigma_min (uniform in log-SNR), then 0 if asked."""
-    if not isinstance(num_steps, int) or num_steps < 2:
-        raise ValueError(f"num_steps must be an integer >= 2, got {num_steps!r}")
+    check_int("num_steps", num_steps, low=2)
     check_range("sigma_min", sigma_min, low=0.0, low_open=True)
     check_range("sigma_max", sigma_max, low=sigma_min, low_open=True)
     s = torch.logspace(math.log10(sigma_max), math.log10(sigma_min), num_steps, dtype=DTYPE)

@@ -4,10 +4,12 @@
     likelihood    the probability-flow ODE likelihood (torchdiffeq), the baseline the formula is compared with
     classifier    diffusion classifiers with ELBO or uniform time weights
     applications  the GAN score-matching regulariser and the autoregressive diffusion loss on 1-D mixtures
+    app_experiments  chapter 5's experiments assembled from the two above (E6-E8)
 """
 
-from lowdim.density.formula import DensityEstimate, ddpm_elbo, discrete_density, log_density, logsnr_grid
-from lowdim.density.likelihood import LikelihoodEstimate, pf_ode_log_density
+from lowdim.density import app_experiments, formula, likelihood
+from lowdim.density.app_experiments import *  # noqa: F401,F403  (each module's __all__)
+from lowdim.density.formula import *  # noqa: F401,F403
+from lowdim.density.likelihood import *  # noqa: F401,F403
 
-__all__ = ["log_density", "DensityEstimate", "discrete_density", "ddpm_elbo", "logsnr_grid",
-           "pf_ode_log_density", "LikelihoodEstimate"]
+__all__ = [*formula.__all__, *likelihood.__all__, *app_experiments.__all__]

@@ -12,17 +12,20 @@ All integrals use the log-SNR variable lambda = log((1-t)/t) (d lambda = dt/(t(1
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from lowdim.density import formula as D
 from lowdim.checks import DTYPE
+from lowdim.density import formula as D
 from lowdim.density.classifier import TimeRule
+from lowdim.checks import LOG_2PI, LOG_2PI_E
+from lowdim.gaussians import diagonal_log_likelihoods, posterior_average
 
-LOG_2PI_E = math.log(2.0 * math.pi * math.e)
+__all__ = ["affine_generator", "score_regulariser", "cross_entropy", "gaussian_entropy", "fit_adam",
+           "fit_lbfgs", "mixture_eps", "mixture_log_prob", "diffusion_loss", "data_quadrature"]
+
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -97,19 +100,20 @@ def fit_lbfgs(loss_fn, theta0, gtol: float) -> torch.Tensor:
 
 def mixture_eps(x_t, t, means, variances, log_weights) -> torch.Tensor:
     """E[Z | X_t] for a 1-D mixture sum_k w_k N(means[:, k], variances[k]) with one set of means per row, Li-Yan
-    time: component k gives X_t ~ N(sqrt(1-t) m_k, (1-t) v_k + t).  x_t, t: (B,); means: (B, K)  ->  (B,)."""
-    a = torch.sqrt(1.0 - t)[:, None]
-    var = (1.0 - t)[:, None] * variances[None, :] + t[:, None]
-    d = x_t[:, None] - a * means
-    logit = log_weights[None, :] - 0.5 * (d**2 / var + torch.log(var))
-    resp = torch.softmax(logit, dim=1)
-    return torch.sqrt(t) * (resp * d / var).sum(dim=1)  # -sqrt(t) * score
+    time: component k gives X_t ~ N(sqrt(1-t) m_k, v_k) with v_k = (1-t) variances_k + t, and
+    E[Z | X_t] = -sqrt(t) score = sqrt(t) sum_k P(k | X_t) (X_t - sqrt(1-t) m_k) / v_k (the core's posterior
+    average).  x_t, t: (B,); means: (B, K)  ->  (B,)."""
+    var = ((1.0 - t)[:, None] * variances[None, :] + t[:, None]).T[..., None]  # (K, B, 1)
+    d = (x_t[:, None] - torch.sqrt(1.0 - t)[:, None] * means).T[..., None]  # (K, B, 1)
+    loglik, d_over_var = diagonal_log_likelihoods(d, var)
+    return torch.sqrt(t) * posterior_average(log_weights[:, None] + loglik, d_over_var)[0][:, 0]
 
 
 def mixture_log_prob(x, means, variances, log_weights) -> torch.Tensor:
     """log sum_k w_k N(x; means[:, k], variances[k]).  x: (B,); means: (B, K)  ->  (B,)."""
-    d = x[:, None] - means
-    return torch.logsumexp(log_weights[None, :] - 0.5 * (d**2 / variances + torch.log(2 * math.pi * variances)), dim=1)
+    d = (x[:, None] - means).T[..., None]  # (K, B, 1)
+    logits = log_weights[:, None] + diagonal_log_likelihoods(d, variances[:, None, None])[0] - 0.5 * LOG_2PI
+    return torch.logsumexp(logits, dim=0)
 
 
 def diffusion_loss(x, means, variances, log_weights, rule: TimeRule, gh_nodes: int) -> torch.Tensor:

@@ -18,7 +18,7 @@ n(1-t), the same for every class), b = 0 is the raw error. With `shared_noise` e
 (paired differences), as in Li et al.'s code.
 
 An eps-predictor is any callable eps_fn(x_t (B, n), t (B,), c: int) -> (B, n) in Li-Yan time;
-`exact_class_eps` builds the exact one from class-conditional `GaussianMixture`s.
+`exact_class_eps` builds the exact one from the class-conditional mixtures of `split_classes`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,12 @@ from typing import Callable
 import torch
 
 from lowdim import schedules as S
-from lowdim.checks import DTYPE, as_points
+from lowdim.checks import DTYPE, as_points, check_int
 from lowdim.density.formula import logsnr_grid, residual
-from lowdim.gaussians import GaussianMixture
+from lowdim.gaussians import ClassGrouping, ExactMixture
+
+__all__ = ["ClassEps", "split_classes", "exact_class_eps", "exact_log_posterior", "TimeRule", "elbo_rule", "uniform_rule",
+           "ClassifierOutput", "diffusion_classifier", "accuracy", "expected_calibration_error", "log_odds_error"]
 
 ClassEps = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -41,31 +44,27 @@ ClassEps = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 # Class-conditional models and their exact noise predictors.
 
 
-def split_classes(mixture: GaussianMixture, groups: list[list[int]]) -> tuple[torch.Tensor, list[GaussianMixture]]:
-    """Class c = the components groups[c] of `mixture`.  ->  (priors pi (C,), class-conditional mixtures p(x | c))."""
-    seen = sorted(i for g in groups for i in g)
-    if seen != list(range(mixture.num_classes)):
-        raise ValueError(f"groups must partition the components 0..{mixture.num_classes - 1}, got {groups}")
-    priors, models = [], []
-    for g in groups:
-        w = mixture.weights[g]
-        priors.append(w.sum())
-        models.append(GaussianMixture(mixture.means[g], mixture.covariances[g], w / w.sum()))
-    return torch.stack(priors), models
+def split_classes(mixture: ExactMixture, groups: list[list[int]]) -> tuple[torch.Tensor, list[ExactMixture]]:
+    """Class c = the components groups[c] of `mixture` (the core's `ClassGrouping`).
+
+    ->  (priors p(c) (C,), class-conditional mixtures p(x | c): the components of c with weights pi_k / p(c)).
+    """
+    grouping = ClassGrouping.from_groups(groups, mixture.weights)
+    return grouping.prior, [mixture.restrict(grouping.members(c)) for c in range(grouping.num_classes)]
 
 
-def exact_class_eps(models: list[GaussianMixture]) -> ClassEps:
+def exact_class_eps(models: list[ExactMixture]) -> ClassEps:
     """eps_c(x_t, t) = E[Z | X_t = x_t, class c], exact (Li-Yan time).  t: (B,) one level per row."""
     return lambda x_t, t, c: S.liyan_noise_prediction(models[c], x_t, t)
 
 
-def exact_log_posterior(model, groups: list[list[int]], x) -> torch.Tensor:
+def exact_log_posterior(model: ExactMixture, groups: list[list[int]], x) -> torch.Tensor:
     """Bayes log p(c | x) = log sum_{k in groups[c]} P(k | x) at t = 0, from the component posterior of an exact
     model (`GaussianMixture` or `MoLRG`, VE sigma = 1e-12: an added variance of 1e-24, below float64 resolution
     for the covariances used here; `MoLRG.class_posterior` drops the orthogonal complement, where low-rank
     class covariances all vanish).  x: (N, n)  ->  (N, C)."""
-    log_comp = torch.log(model.class_posterior(x, 1e-12))  # (N, components)
-    return torch.stack([torch.logsumexp(log_comp[:, g], dim=1) for g in groups], dim=1)
+    grouping = ClassGrouping.from_groups(groups, model.weights)
+    return grouping.log_sum(torch.log(model.class_posterior(x, 1e-12)))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -87,8 +86,7 @@ def elbo_rule(num_t: int, logsnr_min: float = -10.0, logsnr_max: float = 15.0,
     """ELBO weighting: trapezoid rule uniform in log-SNR (d lambda = dt / (t(1-t))), with the density formula's
     control variate (b = 1) or the raw error (b = 0). Log-odds integrands decay like e^{-|lambda|}, so [-10, 15] loses < 1e-4 nats
     for data whose features are above t ~ 1e-6."""
-    if not isinstance(num_t, int) or num_t < 2:
-        raise ValueError(f"num_t must be an integer >= 2, got {num_t!r}")
+    check_int("num_t", num_t, low=2)
     _, t, w = logsnr_grid(num_t, logsnr_min, logsnr_max)  # the density formula's own grid
     return TimeRule(t, w, 1.0 if control_variate else 0.0, "ELBO-weighted")
 
@@ -98,8 +96,7 @@ def uniform_rule(num_t: int, num_steps: int = 1000, schedule: str = "linear") ->
     "cosine" schedule that MAR's diffusion loss uses), t_k =
     1 - alpha_bar_k, uniform weights 2/num_t so that energy = mean error (their softmax of -E||eps - eps_hat||^2);
     raw error (b = 0)."""
-    if not isinstance(num_t, int) or not 1 <= num_t <= num_steps:
-        raise ValueError(f"num_t must be an integer in [1, num_steps={num_steps}], got {num_t!r}")
+    check_int("num_t", num_t, 1, num_steps)
     if schedule not in ("linear", "cosine"):
         raise ValueError(f"schedule must be 'linear' or 'cosine', got {schedule!r}")
     ab = S.ddpm_alpha_bars(num_steps) if schedule == "linear" else S.cosine_alpha_bars(num_steps)
@@ -132,10 +129,8 @@ def diffusion_classifier(x, eps_fn: ClassEps, num_classes: int, rule: TimeRule, 
     noises of one class go through eps_fn as one batch. With shared_noise the noise draws Z (N, K, M, n) are the same
     for every class; otherwise each class draws its own.
     """
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if not isinstance(num_noise, int) or num_noise < 1:
-        raise ValueError(f"num_noise must be a positive integer, got {num_noise!r}")
+    check_int("num_classes", num_classes, low=2)
+    check_int("num_noise", num_noise, low=1)
     x = torch.as_tensor(x, dtype=DTYPE)
     if x.ndim != 2:
         raise ValueError(f"x must have shape (N, n), got {tuple(x.shape)}")

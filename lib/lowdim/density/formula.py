@@ -39,10 +39,13 @@ import numpy as np
 import torch
 
 from lowdim import schedules as S
-from lowdim.checks import DTYPE, check_range
+from lowdim.checks import DTYPE, LOG_2PI_E, check_int, check_range
+
+__all__ = ["FORMS", "exact_predictor", "residual", "integrand_samples", "logsnr_grid", "gauss_hermite",
+           "DensityEstimate", "log_density", "ALPHA_BAR_FLOOR", "usable_alpha_bars", "discrete_density",
+           "ddpm_elbo"]
 
 FORMS = ("score", "eps", "x0")
-LOG_2PI_E = math.log(2.0 * math.pi * math.e)
 Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -87,8 +90,7 @@ def logsnr_grid(num: int, logsnr_min: float = -25.0, logsnr_max: float = 30.0) -
 
     t = sigmoid(-lambda): lambda_max = 30 reaches t ~ 1e-13, lambda_min = -25 leaves 1 - t ~ 1e-11.
     """
-    if not isinstance(num, int) or num < 2:
-        raise ValueError(f"num must be an integer >= 2, got {num!r}")
+    check_int("num", num, low=2)
     check_range("logsnr_max", logsnr_max, low=logsnr_min, low_open=True)
     lam = torch.linspace(logsnr_min, logsnr_max, num, dtype=DTYPE)
     w = torch.full((num,), (logsnr_max - logsnr_min) / (num - 1), dtype=DTYPE)
@@ -98,8 +100,7 @@ def logsnr_grid(num: int, logsnr_min: float = -25.0, logsnr_max: float = 30.0) -
 
 def gauss_hermite(num_nodes: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Tensor-product Gauss-Hermite rule for E f(Z), Z ~ N(0, I_dim).  ->  (nodes (num_nodes^dim, dim), weights)."""
-    if not isinstance(num_nodes, int) or num_nodes < 2:
-        raise ValueError(f"num_nodes must be an integer >= 2, got {num_nodes!r}")
+    check_int("num_nodes", num_nodes, low=2)
     if num_nodes**dim > 2_000_000:
         raise ValueError(f"{num_nodes}^{dim} Gauss-Hermite nodes is too many; use method='mc' in dimension {dim}")
     z1, w1 = np.polynomial.hermite_e.hermegauss(num_nodes)
@@ -140,8 +141,7 @@ def log_density(x, fn: Predictor, form: str = "score", method: str = "gh", num_t
     if method == "gh":
         z, zw = gauss_hermite(gh_nodes, n)
     elif method == "mc":
-        if not isinstance(num_samples, int) or num_samples < 4:
-            raise ValueError(f"num_samples must be an integer >= 4, got {num_samples!r}")
+        check_int("num_samples", num_samples, low=4)
         half = torch.randn((num_samples + 1) // 2, n, dtype=DTYPE, generator=torch.Generator().manual_seed(seed))
         z = torch.cat([half, -half])
         zw = None
@@ -183,7 +183,7 @@ def log_density(x, fn: Predictor, form: str = "score", method: str = "gh", num_t
 ALPHA_BAR_FLOOR = 1e-13
 
 
-def _usable_alpha_bars(alpha_bars) -> torch.Tensor:
+def usable_alpha_bars(alpha_bars) -> torch.Tensor:
     """Drop the final steps with alpha_bar_k < 1e-13, where t_k = 1 - alpha_bar_k is 1 to float64 precision (the
     exact score at t = 1 is undefined in the VE core). Their total contribution to either sum is below
     alpha_bar_K * O(1) ~ 1e-13 nats: the Riemann widths t_k - t_{k-1} sum to < 1e-13 and the ELBO terms are KLs
@@ -208,10 +208,10 @@ def discrete_density(x, alpha_bars, score: Predictor, gh_nodes: int = 40) -> tor
     t_0 = 0, r_k = Z + sqrt(t_k) s_k(X_k); with (t_k - t_{k-1})/(1 - t_k) = beta_k/alpha_k this is the sum of
     DDPM-ELBO weights beta_k/alpha_k times E||s_k + (X_k - sqrt(alpha_bar_k) x)/(1 - alpha_bar_k)||^2 minus an
     x-independent constant. Gauss-Hermite over Z (low dimension). Steps with alpha_bar < 1e-13 are dropped
-    (`_usable_alpha_bars`).  x: (N, n) -> (N,)."""
+    (`usable_alpha_bars`).  x: (N, n) -> (N,)."""
     x = torch.as_tensor(x, dtype=DTYPE)
     N, n = x.shape
-    t = 1.0 - _usable_alpha_bars(alpha_bars)
+    t = 1.0 - usable_alpha_bars(alpha_bars)
     t_prev = torch.cat([torch.zeros(1, dtype=DTYPE), t[:-1]])
     z, zw = gauss_hermite(gh_nodes, n)
     xs, zs = x.repeat_interleave(z.shape[0], dim=0), z.repeat(N, 1)
@@ -231,7 +231,7 @@ def ddpm_elbo(x, alpha_bars, score: Predictor, variance: str = "beta", gh_nodes:
         raise ValueError(f"variance must be 'beta' or 'beta_tilde', got {variance!r}")
     x = torch.as_tensor(x, dtype=DTYPE)
     N, n = x.shape
-    ab = _usable_alpha_bars(alpha_bars)
+    ab = usable_alpha_bars(alpha_bars)
     ab_prev = torch.cat([torch.ones(1, dtype=DTYPE), ab[:-1]])
     betas = 1.0 - ab / ab_prev
     z, zw = gauss_hermite(gh_nodes, n)

@@ -39,7 +39,11 @@ from torchdiffeq import odeint
 
 from lowdim.density import formula as D
 from lowdim import schedules as S
-from lowdim.checks import DTYPE, check_range
+from lowdim.checks import DTYPE, check_int, check_range
+
+__all__ = ["DIVERGENCES", "MAX_STEP", "FIRST_STEP", "LikelihoodEstimate", "score_divergence", "rademacher",
+           "pf_ode_log_density", "rotated_score_matrix", "rotated_score", "rotated_score_gap",
+           "linear_chain_covariance"]
 
 DIVERGENCES = ("exact", "hutchinson")
 MAX_STEP = 4.0  # largest dopri5 step in lambda
@@ -96,8 +100,7 @@ def pf_ode_log_density(x, score: Score, base_log_prob: Callable[[torch.Tensor, t
     """
     if divergence not in DIVERGENCES:
         raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
-    if not isinstance(num_probes, int) or num_probes < 1:
-        raise ValueError(f"num_probes must be a positive integer, got {num_probes!r}")
+    check_int("num_probes", num_probes, low=1)
     check_range("rtol", rtol, low=0.0, low_open=True)
     check_range("atol", atol, low=0.0, low_open=True)
     check_range("logsnr_min", logsnr_min, low=-30.0)
@@ -164,7 +167,7 @@ def linear_chain_covariance(alpha_bars, score_matrix: Callable[[torch.Tensor], t
     """Covariance C_0 of the output of the DDPM chain (sigma_k^2 = beta_k) driven by s_k(x) = -A_k x, A_k =
     score_matrix(t_k), t_k = 1 - alpha_bar_k; the same steps as `lowdim.density.ddpm_elbo` (alpha_bar < 1e-13
     dropped).  alpha_bars: (T,)  ->  (n, n)."""
-    ab = D._usable_alpha_bars(alpha_bars)
+    ab = D.usable_alpha_bars(alpha_bars)
     betas = S.betas_from_alpha_bars(ab)
     n = score_matrix(1.0 - ab[0]).shape[0]
     eye = torch.eye(n, dtype=DTYPE)

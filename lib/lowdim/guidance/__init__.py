@@ -5,9 +5,9 @@
     theorem   guided scores (CFG, classifier guidance), the martingale identity, the tilted law, the ODE quadrature
 """
 
+from lowdim.guidance import samplers, theorem
 from lowdim.guidance.labelled import LabelledMixture
-from lowdim.guidance.samplers import coupled_noise, initial_points, sample_ancestral, sample_ode
-from lowdim.guidance.theorem import METHODS, GuidedScore, martingale_callback, ode_quadrature, tilted_quadrature
+from lowdim.guidance.samplers import *  # noqa: F401,F403  (each module's __all__)
+from lowdim.guidance.theorem import *  # noqa: F401,F403
 
-__all__ = ["LabelledMixture", "GuidedScore", "METHODS", "martingale_callback", "tilted_quadrature", "ode_quadrature",
-           "initial_points", "sample_ancestral", "sample_ode", "coupled_noise"]
+__all__ = ["LabelledMixture", *samplers.__all__, *theorem.__all__]

@@ -18,8 +18,10 @@ from typing import Callable
 import torch
 from tqdm import tqdm  # plain tqdm: tqdm.auto warns in kernels without ipywidgets
 
-from lowdim.checks import DTYPE, check_range
+from lowdim.checks import DTYPE, check_int, check_range
 from lowdim.guidance.labelled import LabelledMixture
+
+__all__ = ["initial_points", "sample_ancestral", "sample_ode", "coupled_noise"]
 
 
 def initial_points(model: LabelledMixture, c: int, num_samples: int, sigma_max: float, seed: int) -> torch.Tensor:
@@ -109,8 +111,7 @@ def sample_ode(score_fn: Callable, x: torch.Tensor, sigmas, generator: torch.Gen
 def coupled_noise(num_copies: int, generator: torch.Generator) -> Callable:
     """noise_sampler that draws noise for the first len(x)/num_copies points and repeats it num_copies times, so
     that copies of the same initial points run with different w see the same Brownian increments."""
-    if not isinstance(num_copies, int) or num_copies < 1:
-        raise ValueError(f"num_copies must be a positive integer, got {num_copies!r}")
+    check_int("num_copies", num_copies, low=1)
 
     def noise(x):
         if x.shape[0] % num_copies:

@@ -13,7 +13,7 @@ block, per level:
 The probe is the standardise-then-linear probe of lowdim.representation.ensemble (BatchNorm1d -> Linear, fitted
 by multinomial logistic regression), the same function as the MoLRG chapter's ensemble.
 Label noise (Tables 1-2): a fraction p of the training labels is replaced by a *different* class, drawn uniformly
-among the K - 1 others (`corrupt_labels_other`).
+among the K - 1 others (lowdim.representation.ensemble.corrupt_labels, as chapter 3).
 """
 
 from __future__ import annotations
@@ -23,30 +23,10 @@ import torch
 from lowdim.checks import DTYPE, check_range
 from lowdim.metrics import class_subspaces, normalize_features, snr
 from lowdim.representation.dae import fit_projection_classifier, projection_predict
-from lowdim.representation.ensemble import evaluate_ensemble, fit_level_probes, level_accuracy, level_logits
+from lowdim.representation.ensemble import (corrupt_labels, evaluate_ensemble, fit_level_probes, level_accuracy,
+                                           level_logits)
 
 SUBSPACE_RANK = 5  # App. D: top-5 singular vectors per class
-
-
-def corrupt_labels_other(labels, fraction: float, num_classes: int, seed: int) -> torch.Tensor:
-    """Label noise as paper 1 describes it: round(fraction * N) labels, chosen at random, are replaced by a class
-    drawn uniformly from the K - 1 classes other than the true one (so exactly that many labels are wrong).
-
-    labels: (N,) ints in [0, K)  ->  (N,) noisy labels.
-    """
-    check_range("fraction", fraction, low=0.0, high=1.0)
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    y = torch.as_tensor(labels).long()
-    if y.ndim != 1 or (y.numel() and (y.min() < 0 or y.max() >= num_classes)):
-        raise ValueError(f"labels must be a 1-D tensor of ints in [0, {num_classes - 1}]")
-    gen = torch.Generator().manual_seed(seed)
-    num = round(fraction * y.numel())
-    idx = torch.randperm(y.numel(), generator=gen)[:num]
-    shift = torch.randint(1, num_classes, (num,), generator=gen)  # 1..K-1: never the true class
-    noisy = y.clone()
-    noisy[idx] = (y[idx] + shift) % num_classes
-    return noisy
 
 
 def probe_accuracy(train_features, train_labels, test_features, test_labels, num_classes: int) -> torch.Tensor:
@@ -117,11 +97,11 @@ def label_noise_run(features, pixels_train, train_labels, features_test, pixels_
     """One row of the Tables 1-2 analogue at one label-noise fraction and seed.
 
     features: (L, N, p) training features of one block across levels; pixels_train: (N, D) flattened images;
-    features_test: (L, M, p); pixels_test: (M, D). The training labels are corrupted (`corrupt_labels_other`),
+    features_test: (L, M, p); pixels_test: (M, D). The training labels are corrupted (`corrupt_labels`),
     num_val of the training points (with their noisy labels) choose the best level; the probes are fitted on the
     rest. -> dict(single, ensemble, pixels (test accuracies), best (level index), window).
     """
-    noisy = corrupt_labels_other(train_labels, fraction, num_classes, seed)
+    noisy = corrupt_labels(train_labels, fraction, num_classes, seed)
     fit, val = split_train_val(len(noisy), num_val, seed)
     F = torch.as_tensor(features, dtype=DTYPE)
     res = evaluate_ensemble(F[:, fit], noisy[fit], F[:, val], noisy[val], torch.as_tensor(features_test, dtype=DTYPE),

@@ -9,6 +9,9 @@ For a mixture model with an exact posterior (`MoLRG` or `GaussianMixture`) and a
 * the mean class posterior on the true class, E[w_k*(x_t) | k] (the gate of eq. 5, Prop. 1), and the accuracy of
   the Bayes classifier argmax_k P(k | x_t).
 
+`bayes_accuracy` and `pooled_copies` give the Bayes accuracy from one noisy copy or from several copies of the same
+points at different levels (the ceilings of the ensemble across noise levels).
+
 `input="clean"` evaluates the same denoiser at the clean point, E[x_0 | x_t = x_0] at level sigma_l: the
 clean-input, time-conditioned features x_theta(x_0, t) of App. B.2 (v3).
 
@@ -21,8 +24,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lowdim import metrics
 from lowdim.checks import DTYPE, as_points, as_sigma
 from lowdim.metrics import snr_from_energies, subspace_energies
+
+__all__ = ["INPUTS", "posterior_curve", "bayes_accuracy", "pooled_copies", "is_unimodal", "is_decreasing",
+           "with_class_means"]
 
 INPUTS = ("noisy", "clean")
 
@@ -55,9 +62,38 @@ def posterior_curve(model, x0, labels, sigmas, seed: int, bases=None, input: str
         mse[l] = ((denoised - x0) ** 2).sum(dim=1).mean()
         post = model.class_posterior(x, sigma)  # w_k*(x) of eq. 5 = P(k | x)
         confidence[l] = post.gather(1, labels[:, None]).mean()
-        accuracy[l] = (post.argmax(dim=1) == labels).to(DTYPE).mean()
+        accuracy[l] = metrics.accuracy(post, labels)
     values, per_class = snr_from_energies(signal, residual, labels, len(bases), reduction)
     return dict(snr=values, snr_per_class=per_class, mse=mse, confidence=confidence, accuracy=accuracy)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Bayes accuracy from one or several noisy copies of a clean point (the ceilings of the ensemble, v1 / v3 App. B.4).
+
+
+def bayes_accuracy(model, x, sigma, labels) -> float:
+    """Accuracy of the Bayes classifier argmax_k P(k | x_sigma = x) at noise level sigma.
+
+    model: `MoLRG` or `GaussianMixture`; x: (N, n) noisy points (or clean points with a tiny sigma); sigma: scalar or
+    (N,) > 0; labels: (N,) the classes of the clean points.  ->  float.
+    """
+    return float(metrics.accuracy(model.class_posterior(x, sigma), labels))
+
+
+def pooled_copies(x_t, sigmas) -> tuple[torch.Tensor, float]:
+    """The sufficient statistic of independent noisy copies x_i = x_0 + sigma_i eps_i, i = 1..m, of the same points:
+    the precision-weighted mean x_bar = sum_i x_i / sigma_i^2 / sum_i sigma_i^-2, which is x_0 + sigma_eff eps with
+    sigma_eff = (sum_i sigma_i^-2)^(-1/2). So the Bayes classifier on all m copies is argmax_k P(k | x_bar) at sigma_eff.
+
+    x_t: (m, N, n) the copies; sigmas: (m,) their levels.  ->  (x_bar (N, n), sigma_eff).
+    """
+    x_t = torch.as_tensor(x_t, dtype=DTYPE)
+    sigmas = as_sigma(sigmas).reshape(-1)
+    if x_t.ndim != 3 or x_t.shape[0] != sigmas.numel():
+        raise ValueError(f"x_t must be (m, N, n) with m = len(sigmas) = {sigmas.numel()}, got {tuple(x_t.shape)}")
+    prec = 1.0 / sigmas**2
+    x_bar = (x_t * prec[:, None, None]).sum(0) / prec.sum()
+    return x_bar, float(prec.sum() ** -0.5)
 
 
 def is_unimodal(values, atol: float = 0.0) -> bool:

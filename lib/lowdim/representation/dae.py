@@ -22,11 +22,18 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch.func import vmap
 from tqdm import tqdm  # plain tqdm: tqdm.auto warns in kernels without ipywidgets
 
-from lowdim.checks import DTYPE, as_points, as_sigma, check_range
-from lowdim.representation.molrg import _random_orthonormal, gated_denoiser
+from lowdim.checks import DTYPE, as_points, as_sigma, check_int, check_range
+from lowdim.gaussians import generator, random_orthonormal
+from lowdim.metrics import accuracy, class_subspaces, snr
+from lowdim.representation.ensemble import fit_level_probes, level_logits
+from lowdim.representation.molrg import gated_denoiser
+
+__all__ = ["TrainedDAE", "denoising_loss", "cosine_lr_step", "train_gated_dae", "RestartedDAE",
+           "train_gated_dae_restarts", "principal_angles", "match_blocks", "recovery_angles",
+           "orthonormality_error", "noisy_features", "block_log_energies", "fit_projection_classifier",
+           "projection_energies", "projection_predict", "probe_curves"]
 
 
 @dataclass
@@ -61,8 +68,7 @@ def _check_training_inputs(x0, num_classes, rank, delta, sigmas, epochs, batch_s
         raise ValueError(f"sigmas must be a non-empty 1-D tensor (one level per schedule step), got {tuple(sigmas.shape)}")
     for name, value in (("num_classes", num_classes), ("rank", rank), ("epochs", epochs),
                         ("batch_size", batch_size), ("snapshot_every", snapshot_every)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_int(name, value, low=1)
     n = x0.shape[1]
     if num_classes * rank > n:
         raise ValueError(f"num_classes * rank = {num_classes * rank} must be <= the data dimension n = {n}")
@@ -71,44 +77,87 @@ def _check_training_inputs(x0, num_classes, rank, delta, sigmas, epochs, batch_s
     return x0, sigmas
 
 
+def cosine_lr_step(lr: float, step: int, total_steps: int) -> float:
+    """Learning rate after optimiser step `step` (1-based) of a cosine decay to 0 over `total_steps`, from the rate
+    `lr` before it: lr_k = lr_{k-1} (1 + cos(pi k / K)) / (1 + cos(pi (k - 1) / K)), so lr_k = lr_0 (1 + cos(pi k / K))/2.
+
+    The recursive form, with the operations in the order of torch's CosineAnnealingLR (eta_min = 0), so that a run
+    reproduces one trained with that scheduler to the last bit.
+    """
+    return (1 + math.cos(math.pi * step / total_steps)) / (1 + math.cos(math.pi * (step - 1) / total_steps)) * lr
+
+
+class _Candidates:
+    """R candidate bases U (R, n, K d) trained by Adam side by side, with a cosine-decayed learning rate from `lr`
+    to 0 over `total_steps` optimiser steps (lr -> 0: less SGD jitter in U at the end).
+
+    The loss is the sum of the R candidates' losses, each computed on its own (no batching across candidates), so
+    every candidate's gradient, Adam state and trajectory are bit for bit those of a run of that candidate alone
+    from the same start in the same memory layout (a matmul rounds differently on a transposed layout: a single
+    run keeps the column-major QR factor it starts from, stacked candidates are row-major).
+    """
+
+    def __init__(self, U: torch.Tensor, lr: float, total_steps: int):
+        self.U = U.clone().requires_grad_(True)
+        self.opt = torch.optim.Adam([self.U], lr=lr)
+        self.step, self.total_steps = 0, total_steps
+
+    def keep(self, c: int) -> None:
+        """Continue with candidate c alone: its slice of U and of the Adam state, at the same learning rate."""
+        U_c = self.U.detach()[c:c + 1].clone().requires_grad_(True)
+        opt_c = torch.optim.Adam([U_c], lr=self.opt.param_groups[0]["lr"])
+        state = self.opt.state[self.U]
+        opt_c.state[U_c] = {"step": state["step"].clone(), "exp_avg": state["exp_avg"][c:c + 1].clone(),
+                            "exp_avg_sq": state["exp_avg_sq"][c:c + 1].clone()}
+        self.U, self.opt = U_c, opt_c
+
+    def epochs(self, x0, sigmas, epochs, batch_size, num_classes, delta, gen, snapshot_every, first_epoch):
+        """`epochs` epochs in which the candidates share mini-batches, timesteps and noise (one uniform timestep and
+        one noise draw per example and epoch, all from `gen`; every example visited once per epoch).
+
+        x0: (N, n); sigmas: (T,).  ->  (per-epoch mean loss (epochs, R), snapshots [(R, n, K d)], their epochs).
+        """
+        (N, n), T, R = x0.shape, sigmas.numel(), self.U.shape[0]
+        epoch_loss, snapshots, snapshot_epochs = torch.empty(epochs, R, dtype=DTYPE), [], []
+        for epoch in tqdm(range(epochs), desc=f"training {R} gated DAE(s)", leave=False, disable=None):
+            order = torch.randperm(N, generator=gen)
+            steps = torch.randint(0, T, (N,), generator=gen)  # one timestep per example (vectorised)
+            eps = torch.randn(N, n, dtype=DTYPE, generator=gen)
+            total = torch.zeros(R, dtype=DTYPE)
+            for start in range(0, N, batch_size):
+                idx = order[start:start + batch_size]
+                x, s, e = x0[idx], sigmas[steps[idx]], eps[idx]
+                loss = torch.stack([denoising_loss(V, x, s, e, num_classes, delta) for V in self.U])  # (R,) eq. 2
+                self.opt.zero_grad()
+                loss.sum().backward()
+                self.opt.step()
+                self.step += 1
+                group = self.opt.param_groups[0]
+                group["lr"] = cosine_lr_step(group["lr"], self.step, self.total_steps)
+                total += loss.detach() * idx.numel()
+            epoch_loss[epoch] = total / N
+            if (first_epoch + epoch + 1) % snapshot_every == 0:
+                snapshots.append(self.U.detach().clone())
+                snapshot_epochs.append(first_epoch + epoch + 1)
+        return epoch_loss, snapshots, snapshot_epochs
+
+
 def train_gated_dae(x0, num_classes: int, rank: int, delta: float, sigmas, epochs: int, batch_size: int,
                     lr: float, seed: int, snapshot_every: int = 1) -> TrainedDAE:
     """Train U of eqs. 4-5 with Adam (cosine-decayed learning rate from `lr` to 0) on the denoising loss, one
-    uniformly drawn timestep per example and step.
+    uniformly drawn timestep per example and step: the loop of `train_gated_dae_restarts` with one candidate.
 
     x0: (N, n) clean training data; sigmas: (T,) noise level of each schedule step (e.g. `ddpm_sigmas(500)`);
     U starts at a random orthonormal (n, K d) matrix drawn from `seed`, which also seeds the shuffling, the
     timesteps and the noise. Each epoch visits every example once in mini-batches of `batch_size`.
     """
     x0, sigmas = _check_training_inputs(x0, num_classes, rank, delta, sigmas, epochs, batch_size, lr, snapshot_every)
-    n = x0.shape[1]
-    gen = torch.Generator().manual_seed(seed)
-    U = _random_orthonormal(n, num_classes * rank, gen).requires_grad_(True)
-    opt = torch.optim.Adam([U], lr=lr)
-    N, T = x0.shape[0], sigmas.numel()
-    num_batches = -(-N // batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * num_batches)  # lr -> 0: less SGD jitter in U
-    epoch_loss = torch.empty(epochs, dtype=DTYPE)
-    snapshots, snapshot_epochs = [U.detach().clone()], [0]
-    for epoch in tqdm(range(epochs), desc="training the gated DAE", leave=False, disable=None):
-        order = torch.randperm(N, generator=gen)
-        steps = torch.randint(0, T, (N,), generator=gen)  # one timestep per example (vectorised)
-        eps = torch.randn(N, n, dtype=DTYPE, generator=gen)
-        total = 0.0
-        for start in range(0, N, batch_size):
-            idx = order[start:start + batch_size]
-            loss = denoising_loss(U, x0[idx], sigmas[steps[idx]], eps[idx], num_classes, delta)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * idx.numel()
-        epoch_loss[epoch] = total / N
-        if (epoch + 1) % snapshot_every == 0:
-            snapshots.append(U.detach().clone())
-            snapshot_epochs.append(epoch + 1)
-    return TrainedDAE(U=U.detach(), epoch_loss=epoch_loss, snapshots=torch.stack(snapshots),
-                      snapshot_epochs=torch.tensor(snapshot_epochs))
+    gen = generator(seed)
+    U0 = random_orthonormal(x0.shape[1], num_classes * rank, gen)[None]  # (1, n, K d)
+    run = _Candidates(U0, lr, total_steps=epochs * -(-x0.shape[0] // batch_size))
+    loss, snaps, snap_epochs = run.epochs(x0, sigmas, epochs, batch_size, num_classes, delta, gen, snapshot_every, 0)
+    return TrainedDAE(U=run.U.detach()[0], epoch_loss=loss[:, 0], snapshots=torch.stack([U0[0]] + [S[0] for S in snaps]),
+                      snapshot_epochs=torch.tensor([0] + snap_epochs))
 
 
 @dataclass
@@ -124,42 +173,6 @@ class RestartedDAE:
     chosen: int
     screen_loss: torch.Tensor
     screen_U: torch.Tensor
-
-
-def _cosine_lr(lr: float, step: int, total_steps: int) -> float:
-    """Cosine-annealed learning rate from `lr` to 0 over `total_steps` (as torch's CosineAnnealingLR, eta_min = 0)."""
-    return 0.5 * lr * (1.0 + math.cos(math.pi * step / total_steps))
-
-
-def _stacked_adam_epochs(U, opt, x0, sigmas, epochs, batch_size, lr, step, total_steps, num_classes, delta, gen,
-                         snapshot_every, first_epoch):
-    """Run `epochs` epochs of Adam on R stacked candidates U (R, n, K d) that share mini-batches, timesteps and noise.
-
-    The summed loss has block-separable gradients and Adam is elementwise, so each candidate follows its own Adam
-    trajectory.  ->  (per-epoch loss (epochs, R), snapshots list of (R, n, K d), their epoch numbers, next step).
-    """
-    losses = vmap(lambda V, x, s, e: denoising_loss(V, x, s, e, num_classes, delta), in_dims=(0, None, None, None))
-    N, n, T = x0.shape[0], x0.shape[1], sigmas.numel()
-    epoch_loss, snapshots, snapshot_epochs = torch.empty(epochs, U.shape[0], dtype=DTYPE), [], []
-    for epoch in tqdm(range(epochs), desc=f"training {U.shape[0]} gated DAE(s)", leave=False, disable=None):
-        order = torch.randperm(N, generator=gen)
-        steps = torch.randint(0, T, (N,), generator=gen)  # one timestep per example
-        eps = torch.randn(N, n, dtype=DTYPE, generator=gen)
-        total = torch.zeros(U.shape[0], dtype=DTYPE)
-        for start in range(0, N, batch_size):
-            idx = order[start:start + batch_size]
-            loss = losses(U, x0[idx], sigmas[steps[idx]], eps[idx])  # (R,) eq. 2 per candidate
-            opt.zero_grad()
-            loss.sum().backward()
-            opt.step()
-            step += 1
-            opt.param_groups[0]["lr"] = _cosine_lr(lr, step, total_steps)
-            total += loss.detach() * idx.numel()
-        epoch_loss[epoch] = total / N
-        if (first_epoch + epoch + 1) % snapshot_every == 0:
-            snapshots.append(U.detach().clone())
-            snapshot_epochs.append(first_epoch + epoch + 1)
-    return epoch_loss, snapshots, snapshot_epochs, step
 
 
 def train_gated_dae_restarts(x0, num_classes: int, rank: int, delta: float, sigmas, epochs: int, batch_size: int,
@@ -178,36 +191,27 @@ def train_gated_dae_restarts(x0, num_classes: int, rank: int, delta: float, sigm
     epoch 0 and every `snapshot_every` epochs).
     """
     x0, sigmas = _check_training_inputs(x0, num_classes, rank, delta, sigmas, epochs, batch_size, lr, snapshot_every)
-    if not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts must be a positive integer, got {restarts!r}")
-    if not isinstance(screen_epochs, int) or not 1 <= screen_epochs <= epochs:
-        raise ValueError(f"screen_epochs must be an integer in [1, epochs={epochs}], got {screen_epochs!r}")
+    check_int("restarts", restarts, low=1)
+    check_int("screen_epochs", screen_epochs, 1, epochs)
     (N, n), T = x0.shape, sigmas.numel()
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed)
     screen_sigma = sigmas[torch.randint(0, T, (N,), generator=gen)]  # fixed draw for the selection loss
     screen_eps = torch.randn(N, n, dtype=DTYPE, generator=gen)
-    U = torch.stack([_random_orthonormal(n, num_classes * rank, gen) for _ in range(restarts)]).requires_grad_(True)
-    opt = torch.optim.Adam([U], lr=lr)
-    total_steps = epochs * -(-N // batch_size)
-    kw = dict(x0=x0, sigmas=sigmas, batch_size=batch_size, lr=lr, total_steps=total_steps, num_classes=num_classes,
-              delta=delta, gen=gen, snapshot_every=snapshot_every)
-    start_U = U.detach().clone()
-    loss_a, snaps_a, epochs_a, step = _stacked_adam_epochs(U, opt, epochs=screen_epochs, step=0, first_epoch=0, **kw)
+    U0 = torch.stack([random_orthonormal(n, num_classes * rank, gen) for _ in range(restarts)])  # (R, n, K d)
+    run = _Candidates(U0, lr, total_steps=epochs * -(-N // batch_size))
+    kw = dict(x0=x0, sigmas=sigmas, batch_size=batch_size, num_classes=num_classes, delta=delta, gen=gen,
+              snapshot_every=snapshot_every)
+    loss_a, snaps_a, epochs_a = run.epochs(epochs=screen_epochs, first_epoch=0, **kw)
+    screen_U = run.U.detach().clone()
     with torch.no_grad():
-        screen_loss = torch.stack([denoising_loss(V, x0, screen_sigma, screen_eps, num_classes, delta) for V in U])
+        screen_loss = torch.stack([denoising_loss(V, x0, screen_sigma, screen_eps, num_classes, delta) for V in screen_U])
     c = int(screen_loss.argmin())
-    # continue the chosen candidate alone, with its slice of the Adam state
-    U_c = U.detach()[c:c + 1].clone().requires_grad_(True)
-    opt_c = torch.optim.Adam([U_c], lr=opt.param_groups[0]["lr"])
-    state = opt.state[U]
-    opt_c.state[U_c] = {"step": state["step"].clone(), "exp_avg": state["exp_avg"][c:c + 1].clone(),
-                        "exp_avg_sq": state["exp_avg_sq"][c:c + 1].clone()}
-    loss_b, snaps_b, epochs_b, _ = _stacked_adam_epochs(U_c, opt_c, epochs=epochs - screen_epochs, step=step,
-                                                        first_epoch=screen_epochs, **kw)
-    snapshots = [start_U[c]] + [S[c] for S in snaps_a] + [S[0] for S in snaps_b]
-    run = TrainedDAE(U=U_c.detach()[0], epoch_loss=torch.cat([loss_a[:, c], loss_b[:, 0]]),
-                     snapshots=torch.stack(snapshots), snapshot_epochs=torch.tensor([0] + epochs_a + epochs_b))
-    return RestartedDAE(run=run, chosen=c, screen_loss=screen_loss, screen_U=U.detach().clone())
+    run.keep(c)  # continue the chosen candidate alone, with its slice of the Adam state
+    loss_b, snaps_b, epochs_b = run.epochs(epochs=epochs - screen_epochs, first_epoch=screen_epochs, **kw)
+    snapshots = [U0[c]] + [S[c] for S in snaps_a] + [S[0] for S in snaps_b]
+    trained = TrainedDAE(U=run.U.detach()[0], epoch_loss=torch.cat([loss_a[:, c], loss_b[:, 0]]),
+                         snapshots=torch.stack(snapshots), snapshot_epochs=torch.tensor([0] + epochs_a + epochs_b))
+    return RestartedDAE(run=trained, chosen=c, screen_loss=screen_loss, screen_U=screen_U)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -250,6 +254,12 @@ def match_blocks(U: torch.Tensor, bases) -> tuple[list[int], torch.Tensor]:
     return list(perm), torch.stack([angles[perm[k], k] for k in range(K)])
 
 
+def recovery_angles(U: torch.Tensor, bases) -> torch.Tensor:
+    """Largest principal angle (degrees) between each class subspace and the block of U matched to it
+    (`match_blocks`).  U: (n, K d); bases: K tensors (n, d)  ->  (K,)."""
+    return match_blocks(U, bases)[1].amax(dim=1)
+
+
 def orthonormality_error(U: torch.Tensor) -> float:
     """|| U^T U - I ||_max: how far the learned U is from having orthonormal columns."""
     U = torch.as_tensor(U, dtype=DTYPE)
@@ -280,8 +290,9 @@ def block_log_energies(h: torch.Tensor, num_classes: int) -> torch.Tensor:
     h: (..., K d)  ->  (..., K); a block that is exactly zero gives -inf (never for noisy inputs).
     """
     h = torch.as_tensor(h, dtype=DTYPE)
-    if not isinstance(num_classes, int) or num_classes < 1 or h.shape[-1] % num_classes:
-        raise ValueError(f"num_classes must be a positive integer dividing the feature size {h.shape[-1]}, got {num_classes!r}")
+    check_int("num_classes", num_classes, low=1)
+    if h.shape[-1] % num_classes:
+        raise ValueError(f"num_classes must divide the feature size {h.shape[-1]}, got {num_classes!r}")
     energy = (h.reshape(*h.shape[:-1], num_classes, -1) ** 2).sum(dim=-1)
     return torch.log(energy)
 
@@ -291,19 +302,37 @@ def fit_projection_classifier(features: torch.Tensor, labels: torch.Tensor, num_
 
     features: (N, p); labels: (N,).  ->  V (K, p, rank).  Predict with `projection_predict`.
     """
-    features = torch.as_tensor(features, dtype=DTYPE)
-    if not 1 <= rank <= features.shape[1]:
-        raise ValueError(f"rank must lie in [1, {features.shape[1]}] (the feature dimension), got {rank}")
-    V = []
-    for k in range(num_classes):
-        Fk = features[labels == k]
-        if Fk.shape[0] < rank:
-            raise ValueError(f"class {k} has {Fk.shape[0]} samples, fewer than rank={rank}")
-        V.append(torch.linalg.svd(Fk, full_matrices=False)[2][:rank].T)
-    return torch.stack(V)
+    return torch.stack(class_subspaces(features, labels, rank, num_classes))
 
 
-def projection_predict(V: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+def projection_energies(V: torch.Tensor, features) -> torch.Tensor:
+    """|V_k^T h|^2 for every class k (the scores of Table 9's projection classifier).  V: (K, p, r); features: (N, p)
+    ->  (N, K)."""
+    return (torch.einsum("np,kpr->nkr", torch.as_tensor(features, dtype=DTYPE), V) ** 2).sum(dim=2)
+
+
+def projection_predict(V: torch.Tensor, features) -> torch.Tensor:
     """argmax_k |V_k^T h|^2 (Table 9's projection classifier).  V: (K, p, r); features: (N, p)  ->  (N,)."""
-    energy = (torch.einsum("np,kpr->nkr", torch.as_tensor(features, dtype=DTYPE), V) ** 2).sum(dim=2)
-    return energy.argmax(dim=1)
+    return projection_energies(V, features).argmax(dim=1)
+
+
+def probe_curves(U: torch.Tensor, bases, x0_train, y_train, x0_test, y_test, sigmas, rank: int, delta: float,
+                 noise_seed: int) -> dict:
+    """Paper 1, Fig. 3(a)(b) and Table 9 for the gated denoiser with basis U, at every noise level.
+
+    Features h (and outputs x_hat) of noisy training and test inputs (`noisy_features`, seeds noise_seed and
+    noise_seed + 1); a logistic-regression probe per level fitted on the training features (`fit_level_probes`);
+    the projection classifier of Table 9 (class subspaces of rank `rank` of the training features); the SNR of
+    Definition 1 of the test outputs against the class bases U_k (`lowdim.metrics.snr`).
+    U: (n, K d); bases: K tensors (n, d_k); x0_*: (N_*, n); y_*: (N_*,); sigmas: (L,).
+    ->  dict(lr, proj, snr: (L,) test accuracies and SNR; h_tr (L, N_train, K d), h_te (L, N_test, K d),
+    xt_te (L, N_test, n): the features and the noisy test inputs, for further probes).
+    """
+    num_classes = len(bases)
+    h_tr, _, _ = noisy_features(U, x0_train, sigmas, num_classes, delta, seed=noise_seed)
+    h_te, xhat_te, xt_te = noisy_features(U, x0_test, sigmas, num_classes, delta, seed=noise_seed + 1)
+    lr_acc = accuracy(level_logits(fit_level_probes(h_tr, y_train, num_classes), h_te), y_test)
+    proj_acc = torch.stack([accuracy(projection_energies(fit_projection_classifier(h_tr[i], y_train, num_classes, rank),
+                                                         h_te[i]), y_test) for i in range(h_te.shape[0])])
+    snrs = torch.tensor([snr(xhat_te[i], y_test, bases)[0] for i in range(h_te.shape[0])], dtype=DTYPE)
+    return dict(lr=lr_acc, proj=proj_acc, snr=snrs, h_tr=h_tr, h_te=h_te, xt_te=xt_te)

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from lowdim.checks import DTYPE, check_range
+from lowdim.checks import DTYPE, check_int, check_range
+from lowdim.metrics import accuracy
+
+__all__ = ["BATCHNORM_EPS", "LevelProbes", "corrupt_labels", "fit_level_probes", "level_logits", "level_accuracy",
+           "ensemble_window", "ensemble_predict", "evaluate_ensemble"]
 
 BATCHNORM_EPS = 1e-5  # torch.nn.BatchNorm1d default
 
@@ -53,22 +57,24 @@ def _check_features(features, labels=None, name: str = "features") -> tuple[torc
 
 
 def corrupt_labels(labels, fraction: float, num_classes: int, seed: int) -> torch.Tensor:
-    """Symmetric label noise: a random subset of round(fraction * N) labels is redrawn uniformly from all K classes.
+    """Label noise as paper 1 (v3 App. B.4) applies it: a random subset of round(fraction * N) training labels is
+    replaced by a *different* class, drawn uniformly from the other K - 1 classes.
 
-    labels: (N,) ints in [0, K).  ->  (N,) noisy labels. A redrawn label keeps its class with probability 1/K, so
-    P(label correct) = 1 - fraction (K - 1) / K, and the true class stays the most frequent label for every
-    fraction < 1. (Inferred: the paper says only "randomly mislabel"; flipping to a *different* class would make
-    the wrong classes the majority for K = 3 at 80 %.)
+    labels: (N,) ints in [0, K), K >= 2.  ->  (N,) noisy labels; exactly round(fraction * N) of them differ from
+    `labels`. P(noisy label = j | true class k) is 1 - fraction for j = k and fraction / (K - 1) otherwise, so the true
+    class stays the most frequent label of its points only while fraction < (K - 1) / K (below 2/3 for K = 3).
     """
     check_range("fraction", fraction, low=0.0, high=1.0)
+    check_int("num_classes", num_classes, low=2)
     y = torch.as_tensor(labels).long()
     if y.ndim != 1 or (y.numel() and (y.min() < 0 or y.max() >= num_classes)):
         raise ValueError(f"labels must be a 1-D tensor of ints in [0, {num_classes - 1}]")
     gen = torch.Generator().manual_seed(seed)
     num = round(fraction * y.numel())
     idx = torch.randperm(y.numel(), generator=gen)[:num]
+    shift = torch.randint(1, num_classes, (num,), generator=gen)  # 1..K-1: never the same class
     noisy = y.clone()
-    noisy[idx] = torch.randint(0, num_classes, (num,), generator=gen)
+    noisy[idx] = (y[idx] + shift) % num_classes
     return noisy
 
 
@@ -80,8 +86,7 @@ def fit_level_probes(features, labels, num_classes: int, max_iter: int = 1000) -
     ->  LevelProbes.
     """
     F, y = _check_features(features, labels)
-    if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    check_int("max_iter", max_iter, low=1)
     if y.numel() and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes - 1}]")
     if torch.unique(y).numel() != num_classes:
@@ -116,19 +121,16 @@ def level_logits(probes: LevelProbes, features) -> torch.Tensor:
 
 
 def level_accuracy(logits: torch.Tensor, labels) -> torch.Tensor:
-    """Accuracy of argmax logits per level.  logits: (L, N, K); labels: (N,)  ->  (L,)."""
-    return (logits.argmax(dim=2) == torch.as_tensor(labels).long()[None]).to(DTYPE).mean(dim=1)
+    """Accuracy of argmax logits per level (`lowdim.metrics.accuracy`).  logits: (L, N, K); labels: (N,)  ->  (L,)."""
+    return accuracy(logits, labels)
 
 
 def ensemble_window(best: int, num_levels: int, half_width: int) -> list[int]:
     """Indices best - half_width .. best + half_width, shifted inward at the ends of the grid (always
     min(2 half_width + 1, num_levels) levels).  Grid order: increasing noise."""
-    if not isinstance(num_levels, int) or num_levels < 1:
-        raise ValueError(f"num_levels must be a positive integer, got {num_levels!r}")
-    if not isinstance(best, int) or not 0 <= best < num_levels:
-        raise ValueError(f"best must be an integer in [0, {num_levels - 1}], got {best!r}")
-    if not isinstance(half_width, int) or half_width < 0:
-        raise ValueError(f"half_width must be a non-negative integer, got {half_width!r}")
+    check_int("num_levels", num_levels, low=1)
+    check_int("best", best, 0, num_levels - 1)
+    check_int("half_width", half_width, low=0)
     size = min(2 * half_width + 1, num_levels)
     start = min(max(best - half_width, 0), num_levels - size)
     return list(range(start, start + size))

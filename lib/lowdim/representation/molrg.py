@@ -5,18 +5,17 @@ With probability pi_k (class k):   x_0 = U_k a + delta * Ut_k e,   a ~ N(0, I_{d
 where U_k (n x d_k) is an orthonormal basis of class subspace k and Ut_k (n x D_k) an orthonormal basis of the span
 of the other classes' bases. So x_0 ~ sum_k pi_k N(0, Sigma_k) with Sigma_k = U_k U_k^T + delta^2 Ut_k Ut_k^T.
 
-Exact quantities use the low-rank structure. All data live in the m-dimensional span of the class bases, with
-orthonormal basis B (n x m); there Sigma_k restricts to S_k = B^T Sigma_k B = V_k diag(lam_k) V_k^T (m x m), and
-on the orthogonal complement every class covariance is 0, so (Sigma_k + sigma^2 I)^{-1} and its determinant split
-(Woodbury / matrix-determinant lemma):
+Exact quantities run on a span frame of the core (`lowdim.gaussians`), built from the bases alone: all data live
+in the m-dimensional span of the class bases, with orthonormal basis B (n x m); there Sigma_k restricts to
+S_k = B^T Sigma_k B (m x m), and on the orthogonal complement every class covariance is 0 (lam0_k = 0):
 
     log N(x; 0, Sigma_k + sigma^2 I) = -1/2 [ |V_k^T z|^2_{(lam_k+sigma^2)^{-1}} + |x_perp|^2 / sigma^2
                                              + sum log(lam_k + sigma^2) + (n - m) log sigma^2 + n log 2 pi ],
-    z = B^T x,  x_perp = x - B z.
+    z = B^T x,  x_perp = x - B z,  S_k = V_k diag(lam_k) V_k^T.
 
 One (N x n)(n x m) product projects the batch; everything per class is O(m) per point when the bases are mutually
 orthogonal (B = [U_1 ... U_K], S_k diagonal) and O(m^2) otherwise; one more (N x m)(m x n) product lifts the
-posterior mean back. No n x n matrix is formed.
+posterior mean back. No n x n matrix is formed (only `to_mixture`, the dense reference, builds one).
 """
 
 from __future__ import annotations
@@ -25,32 +24,48 @@ import math
 
 import torch
 
-from lowdim.checks import DTYPE, as_points, as_sigma, as_weights, check_orthonormal, check_range
-from lowdim.gaussians import LOG_2PI, GaussianMixture, _generator
+from lowdim.checks import DTYPE, as_points, as_sigma, check_int, check_orthonormal, check_range
+from lowdim.checks import input_eps
+from lowdim.gaussians import ExactMixture, Frame, GaussianMixture, generator, random_orthonormal, span_basis
+
+__all__ = ["MoLRG", "shrinkage_coefficients", "gate_logit_coefficients", "gated_denoiser"]
 
 
-class MoLRG:
+class MoLRG(ExactMixture):
     """Noisy MoLRG with class bases `bases[k]` (n, d_k), data noise `delta` >= 0 and mixing weights `weights` (K,).
 
-    Use `MoLRG.random(...)` to draw bases (mutually orthogonal, or at a chosen principal angle).
+    Use `MoLRG.random(...)` to draw bases (mutually orthogonal, or at a chosen principal angle). The exact
+    quantities (`component_log_probs`, `log_prob`, `class_posterior`, `posterior_mean`, `score`) are those of the
+    core on the span frame (module docstring); `class_posterior` is the softmax gate w_k* of eq. 5 at U = U*, and
+    `posterior_mean` is Prop. 1's E[x_0 | x] = sum_k P(k|x) Sigma_k (Sigma_k + sigma^2 I)^{-1} x.
     """
 
     def __init__(self, bases, delta: float, weights=None, basis_atol: float = 1e-8):
-        bases = [torch.as_tensor(U, dtype=DTYPE) for U in bases]
+        """basis_atol: tolerance of the orthonormality check |U_k^T U_k - I|; bases given in lower precision
+        (float32, float16) are checked to max(basis_atol, 10 n eps) of that precision."""
         if len(bases) < 1:
             raise ValueError("bases must hold at least one class basis")
+        atols = [max(basis_atol, 10 * len(U) * input_eps(U)) for U in bases]
+        bases = [torch.as_tensor(U, dtype=DTYPE) for U in bases]
         n = bases[0].shape[0]
         for k, U in enumerate(bases):
             if U.ndim != 2 or U.shape[0] != n or not 1 <= U.shape[1] <= n:
                 raise ValueError(f"bases[{k}] must have shape (n={n}, d_k) with 1 <= d_k <= n, got {tuple(U.shape)}")
-            check_orthonormal(f"bases[{k}]", U, atol=basis_atol)
+            check_orthonormal(f"bases[{k}]", U, atol=atols[k])
         check_range("delta", delta, low=0.0)
         K = len(bases)
         self.bases = bases
         self.delta = float(delta)
-        self.weights = as_weights(torch.full((K,), 1.0 / K, dtype=DTYPE) if weights is None else weights, K, "weights")
-        self.noise_bases = [_span_basis([bases[l] for l in range(K) if l != k], n) for k in range(K)]
-        self._setup_lowrank()
+        self.noise_bases = [span_basis([bases[l] for l in range(K) if l != k], n) for k in range(K)]
+        weights = torch.full((K,), 1.0 / K, dtype=DTYPE) if weights is None else weights
+        super().__init__(self._span_frame(), weights)
+
+    def _span_frame(self) -> Frame:
+        """B = an orthonormal basis of the span of the class bases; S_k = B^T Sigma_k B; lam0_k = 0."""
+        basis = span_basis(self.bases, self.dim)  # (n, m)
+        S = torch.stack([_restricted_covariance(basis, U, Ut, self.delta) for U, Ut in zip(self.bases, self.noise_bases)])
+        K, m = len(self.bases), basis.shape[1]
+        return Frame.span(basis, S, torch.zeros(K, m, dtype=DTYPE), torch.zeros(K, dtype=DTYPE))
 
     # ------------------------------------------------------------------------------------------------------
     # Construction.
@@ -65,10 +80,11 @@ class MoLRG:
         cos^2(phi) = cos(theta), so U_k^T U_l = cos(theta) I (equal ranks needed, dim >= (K+1) d).
         """
         ranks = list(ranks)
-        if not ranks or any(not isinstance(r, int) or r < 1 for r in ranks):
+        if not ranks:
             raise ValueError(f"ranks must be a non-empty list of positive integers, got {ranks}")
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        for r in ranks:
+            check_int("ranks", r, low=1)
+        check_int("dim", dim, low=1)
         if max(ranks) > dim:
             raise ValueError(f"every rank d_k must be <= dim={dim}, got ranks {ranks}")
         check_range("angle_deg", angle_deg, low=0.0, high=90.0, low_open=True)
@@ -77,7 +93,7 @@ class MoLRG:
         if angle_deg == 90.0:
             if sum(ranks) > dim:
                 raise ValueError(f"mutually orthogonal bases need sum(ranks) = {sum(ranks)} <= dim = {dim}")
-            Q = _random_orthonormal(dim, sum(ranks), gen)
+            Q = random_orthonormal(dim, sum(ranks), gen)
             bases = list(torch.split(Q, ranks, dim=1))
         else:
             d = ranks[0]
@@ -85,38 +101,30 @@ class MoLRG:
                 raise ValueError(f"bases at angle_deg < 90 need equal ranks, got {ranks}")
             if (K + 1) * d > dim:
                 raise ValueError(f"bases at angle_deg < 90 need (K + 1) * d = {(K + 1) * d} <= dim = {dim}")
-            Q = _random_orthonormal(dim, (K + 1) * d, gen)
+            Q = random_orthonormal(dim, (K + 1) * d, gen)
             A, Cs = Q[:, :d], torch.split(Q[:, d:], d, dim=1)
             cos_phi = math.sqrt(math.cos(math.radians(angle_deg)))
             sin_phi = math.sqrt(1.0 - cos_phi**2)
             bases = [cos_phi * A + sin_phi * C for C in Cs]
         return cls([U.contiguous() for U in bases], delta=delta, weights=weights)
 
-    def _setup_lowrank(self) -> None:
-        """Common basis B of the data span and the per-class eigen-structure of S_k = B^T Sigma_k B."""
-        self.basis = _span_basis(self.bases, self.dim)  # (n, m)
-        m = self.basis.shape[1]
-        S = torch.stack([self._restricted_covariance(k) for k in range(self.num_classes)])  # (K, m, m)
-        off = S - torch.diag_embed(torch.diagonal(S, dim1=1, dim2=2))
-        self.diagonal = bool(off.abs().amax() <= 1e-12) if m > 1 else True
-        if self.diagonal:  # mutually orthogonal bases: S_k is diagonal in B = [U_1 ... U_K]
-            self.eigvals, self.eigvecs = torch.diagonal(S, dim1=1, dim2=2).clone(), None
-        else:
-            lam, V = torch.linalg.eigh(S)
-            self.eigvals, self.eigvecs = lam.clamp_min(0.0), V  # PSD by construction; clamp only rounding
-
-    def _restricted_covariance(self, k: int) -> torch.Tensor:
-        """S_k = B^T (U_k U_k^T + delta^2 Ut_k Ut_k^T) B.  ->  (m, m)."""
-        P = self.basis.T @ self.bases[k]
-        Pt = self.basis.T @ self.noise_bases[k]
-        return P @ P.T + self.delta**2 * (Pt @ Pt.T)
-
     def to_mixture(self) -> GaussianMixture:
-        """The same law as a dense `GaussianMixture` (means 0, Sigma_k = U_k U_k^T + delta^2 Ut_k Ut_k^T)."""
+        """The same law as a dense `GaussianMixture` (means 0, Sigma_k = U_k U_k^T + delta^2 Ut_k Ut_k^T): the
+        n x n reference the low-rank path is tested against."""
         covs = torch.stack(
             [U @ U.T + self.delta**2 * (Ut @ Ut.T) for U, Ut in zip(self.bases, self.noise_bases)]
         )
         return GaussianMixture(torch.zeros(self.num_classes, self.dim, dtype=DTYPE), covs, self.weights)
+
+    @property
+    def basis(self) -> torch.Tensor:
+        """(n, m) orthonormal basis B of the data span."""
+        return self.frame.basis
+
+    @property
+    def diagonal(self) -> bool:
+        """True when every S_k is diagonal in B (mutually orthogonal bases): the O(m) per-class path."""
+        return self.frame.rot is None
 
     @property
     def num_classes(self) -> int:
@@ -135,7 +143,7 @@ class MoLRG:
 
     def sample(self, num_samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """x_0 = U_k a + delta Ut_k e for k ~ pi.  ->  (x0 (num_samples, n), labels (num_samples,) int64)."""
-        gen = _generator(num_samples, seed)
+        gen = generator(seed, num_samples)
         labels = torch.multinomial(self.weights, num_samples, replacement=True, generator=gen)
         x0 = torch.empty(num_samples, self.dim, dtype=DTYPE)
         for k, (U, Ut) in enumerate(zip(self.bases, self.noise_bases)):
@@ -145,96 +153,12 @@ class MoLRG:
             x0[idx] = a @ U.T + self.delta * (e @ Ut.T)
         return x0, labels
 
-    # ------------------------------------------------------------------------------------------------------
-    # Exact quantities at noise level sigma (shared signature: x (N, n), sigma scalar or (N,)).
 
-    def component_log_probs(self, x, sigma) -> torch.Tensor:
-        """log pi_k + log N(x; 0, Sigma_k + sigma^2 I).  ->  (N, K)."""
-        return self._terms(x, sigma, with_perp=True)["logits"]
-
-    def log_prob(self, x, sigma) -> torch.Tensor:
-        """log p_sigma(x).  ->  (N,)."""
-        return torch.logsumexp(self.component_log_probs(x, sigma), dim=1)
-
-    def class_posterior(self, x, sigma) -> torch.Tensor:
-        """P(k | x_sigma = x) (Prop. 1: the softmax gate w_k* of eq. 5 at U = U*).  ->  (N, K)."""
-        return torch.softmax(self._terms(x, sigma, with_perp=False)["logits"], dim=1)
-
-    def posterior_mean(self, x, sigma) -> torch.Tensor:
-        """E[x_0 | x_sigma = x] = sum_k P(k|x) Sigma_k (Sigma_k + sigma^2 I)^{-1} x (Prop. 1).  ->  (N, n)."""
-        t = self._terms(x, sigma, with_perp=False)
-        shrink = t["lam"] * t["inv"]  # lam / (lam + sigma^2): per-direction shrinkage (zeta_t, xi_t in the paper)
-        return self._lift(t, shrink) @ self.basis.T
-
-    def score(self, x, sigma) -> torch.Tensor:
-        """grad log p_sigma(x) = -x_perp / sigma^2 - B sum_k P(k|x) V_k (lam_k + sigma^2)^{-1} V_k^T z.  ->  (N, n)."""
-        t = self._terms(x, sigma, with_perp=True)
-        return -t["x_perp"] / t["var"] - self._lift(t, t["inv"]) @ self.basis.T
-
-    def _terms(self, x, sigma, with_perp: bool) -> dict:
-        """Projection z = B^T x, eigen-coordinates y_k, 1/(lam + sigma^2) and the class logits.
-
-        The complement x_perp = x - B z adds the same term to every class logit, so it is formed only when
-        asked (log-densities, score); class posteriors and the posterior mean do not need it.
-        """
-        x = as_points(x, self.dim, check_finite=False)
-        s = as_sigma(sigma, num_points=x.shape[0])
-        var = (s**2).reshape(-1, 1)  # (N or 1, 1)
-        z = x @ self.basis  # (N, m)
-        if not torch.isfinite(z).all():  # a NaN/Inf entry of x spoils its whole row of z (0 * inf = nan)
-            raise ValueError("x must be finite (a non-finite entry or an overflow in x @ basis)")
-        y = z.unsqueeze(0) if self.diagonal else torch.einsum("nm,kmj->knj", z, self.eigvecs)  # (1 or K, N, m)
-        lam = self.eigvals[:, None, :]  # (K, 1, m)
-        lam_plus_var = lam + var.unsqueeze(0)  # (K, N or 1, m)
-        if self.diagonal and lam_plus_var.shape[1] == 1:  # one sigma, diagonal S_k: |y|^2_{inv} as one matmul
-            quad = ((z**2) @ (1.0 / lam_plus_var[:, 0, :]).T).T  # (K, N)
-        else:
-            quad = (y**2 / lam_plus_var).sum(dim=2)  # (K, N)
-        logits = torch.log(self.weights)[:, None] - 0.5 * (quad + torch.log(lam_plus_var).sum(dim=2))  # (K, N)
-        t = dict(y=y, inv=1.0 / lam_plus_var, lam=lam, var=var)
-        if with_perp:
-            n, m = self.dim, self.basis.shape[1]
-            t["x_perp"] = x - z @ self.basis.T  # (N, n)
-            perp = (t["x_perp"] ** 2).sum(dim=1) / var.reshape(-1) + (n - m) * torch.log(var).reshape(-1)
-            logits = logits - 0.5 * (perp + n * LOG_2PI)
-        t["logits"] = logits.T  # (N, K)
-        return t
-
-    def _lift(self, t: dict, diag: torch.Tensor) -> torch.Tensor:
-        """sum_k P(k|x) V_k diag V_k^T z in B-coordinates.  diag: (K, N or 1, m)  ->  (N, m)."""
-        w = torch.softmax(t["logits"], dim=1)  # (N, K)
-        if self.diagonal and diag.shape[1] == 1:  # one sigma, diagonal S_k: (sum_k w_k diag_k) * z as one matmul
-            return (w @ diag[:, 0, :]) * t["y"][0]
-        v = w.T.unsqueeze(2) * diag * t["y"]  # (K, N, m)
-        if self.diagonal:
-            return v.sum(dim=0)
-        return torch.einsum("knj,kmj->nm", v, self.eigvecs)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Helpers.
-
-
-def _random_orthonormal(dim: int, cols: int, gen: torch.Generator) -> torch.Tensor:
-    """Q factor of a dim x cols standard Gaussian matrix (sign-fixed so the draw is unique)."""
-    Q, R = torch.linalg.qr(torch.randn(dim, cols, dtype=DTYPE, generator=gen))
-    return Q * torch.sign(torch.diagonal(R))
-
-
-def _span_basis(mats: list[torch.Tensor], dim: int, rtol: float = 1e-10) -> torch.Tensor:
-    """Orthonormal basis (dim, r) of the span of the columns of `mats`; r = 0 for an empty list.
-
-    If the columns are already orthonormal (mutually orthogonal class bases), they are returned as they are,
-    so that B = [U_1 ... U_K] and each S_k is diagonal.
-    """
-    if not mats:
-        return torch.zeros(dim, 0, dtype=DTYPE)
-    M = torch.cat(mats, dim=1)
-    gram = M.T @ M
-    if (gram - torch.eye(M.shape[1], dtype=DTYPE)).abs().amax() <= 1e-12:
-        return M
-    Uv, sv, _ = torch.linalg.svd(M, full_matrices=False)
-    return Uv[:, sv > rtol * sv[0]]
+def _restricted_covariance(basis, U, Ut, delta: float) -> torch.Tensor:
+    """S_k = B^T (U_k U_k^T + delta^2 Ut_k Ut_k^T) B.  ->  (m, m)."""
+    P = basis.T @ U
+    Pt = basis.T @ Ut
+    return P @ P.T + delta**2 * (Pt @ Pt.T)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import torch
 
-from lowdim.checks import as_sigma, check_range
+from lowdim.checks import as_sigma, check_int, check_range
+
+__all__ = ["LOGIT_GAPS", "logit_gap", "lemma2_weights", "confidence_rate", "theorem1_snr"]
 
 LOGIT_GAPS = ("paper", "exact")
 
@@ -40,8 +42,7 @@ def logit_gap(sigma, delta: float, rank: int, kind: str = "paper") -> torch.Tens
 
 def lemma2_weights(sigma, delta: float, rank: int, num_classes: int, kind: str = "paper"):
     """(w+, w-) of Lemma 2: the constant softmax weights on the true class and on each other class."""
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check_int("num_classes", num_classes, low=2)
     e = torch.exp(-logit_gap(sigma, delta, rank, kind))
     denom = 1 + (num_classes - 1) * e
     return 1 / denom, e / denom
