@@ -243,7 +243,7 @@ curve.style.format({"sigma": "{:.3f}", "DDPM t given": "{:.1f}", "LR probe (%)":
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1, Fig. 1(a) / Fig. 5 / Table 9 on our Fashion-MNIST DDPM. Left: test accuracy of the linear probe (best block per level) and of the projection classifier against the noise level, with the raw-pixel probe as a horizontal line. Middle: feature SNR (training subset, best block). Right, for shape only: the paper's CIFAR-10 Table 9 values (EDM checkpoint). Made by notebook ch08_real_images.", "name": "fig-ch08-curves"}}
 s_np = sigmas.numpy()
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
 axes[0].plot(s_np, 100 * summary["probe"].numpy(), "o-", color="C3", label="linear probe (best block)")
 axes[0].plot(s_np, 100 * summary["projection"].numpy(), "s--", color="C0", label="projection classifier")
 axes[0].axhline(100 * pixel_acc, color="0.4", ls=":", label="linear probe on raw pixels")
@@ -260,7 +260,7 @@ plt.tight_layout()
 plt.show()
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Linear-probe test accuracy (%) of every UNet block at every noise level; the best block per level is the maximum of each column. Made by notebook ch08_real_images.", "name": "fig-ch08-blocks"}}
-fig, ax = plt.subplots(figsize=(12, 3.6))
+fig, ax = plt.subplots(figsize=(10, 3.6))
 sns.heatmap(pd.DataFrame(100 * summary["block_accuracy"].numpy(), index=summary["blocks"],
                          columns=[f"{s:.3g}" for s in s_np]), annot=True, fmt=".0f", cmap="viridis", ax=ax,
             cbar_kws=dict(label="test accuracy (%)"), annot_kws=dict(fontsize=8))
@@ -378,7 +378,7 @@ pd.DataFrame({col: [f"{100 * agg.loc[i, (col, 'mean')]:.1f} ± {100 * agg.loc[i,
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Tables 1-2 analogue: test accuracy of the best single noise level, of the soft-vote ensemble of 5 levels and of a raw-pixel linear probe against the fraction of training labels replaced by a different class, mean +- standard deviation over label-noise draws; one panel per dataset (Fashion-MNIST: the model's training distribution; MNIST: transfer). Made by notebook ch08_real_images.", "name": "fig-ch08-ensemble"}}
 names = list(dict.fromkeys(ens["dataset"]))
-fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 3.9), squeeze=False)
+fig, axes = plt.subplots(1, len(names), figsize=(10, 3.6), squeeze=False)
 x = 100 * np.array(label_noise)
 for ax, name in zip(axes[0], names):
     for col, style, label in (("single", "o-", "best single level"), ("ensemble", "s-", "ensemble of 5 levels"),
