@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+__all__ = ["REPO_ROOT", "DATA_DIR", "FIX_COMMAND", "KNOWN", "FASHION_CLASSES", "DATASETS", "IMAGE_SHAPES", "DatasetMissingError", "ImageDataset", "read_idx", "recorded_sha256", "load_idx_dataset", "load_digits_dataset", "load_cifar10", "load_dataset"]
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DATA_DIR = REPO_ROOT / "data"
 FIX_COMMAND = "bash scripts/data.sh"

@@ -23,6 +23,8 @@ from lowdim.checks import check_range
 from lowdim.images.unet import NUM_TIMESTEPS, timestep_for_sigma
 from lowdim.schedules import ddpm_sigmas
 
+__all__ = ["block_modules", "condition_timestep", "noisy_input", "extract_features"]
+
 
 def block_modules(model: UNet2DModel) -> dict[str, torch.nn.Module]:
     """The UNet's blocks in forward order: down_0.., mid, up_0.. (names used as feature keys)."""

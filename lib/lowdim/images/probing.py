@@ -26,6 +26,8 @@ from lowdim.representation.dae import fit_projection_classifier, projection_pred
 from lowdim.representation.ensemble import (corrupt_labels, evaluate_ensemble, fit_level_probes, level_accuracy,
                                            level_logits)
 
+__all__ = ["SUBSPACE_RANK", "probe_accuracy", "block_probe_table", "normalize_with", "feature_snr", "projection_accuracy", "level_summary", "split_train_val", "label_noise_run"]
+
 SUBSPACE_RANK = 5  # App. D: top-5 singular vectors per class
 
 

@@ -36,6 +36,8 @@ from lowdim.images.data import DATASETS, IMAGE_SHAPES, load_dataset
 from lowdim.images.unet import NUM_TIMESTEPS, build_unet, save_weights, sha256_file, unet_config
 from lowdim.schedules import ddpm_alpha_bars
 
+__all__ = ["RESUME_FILE", "GRAD_CLIP", "ema_decay_at", "update_ema", "TrainConfig", "training_images", "ddpm_loss", "TrainState", "model_config", "new_state", "load_state", "auto_device", "git_commit", "hardware", "train", "export"]
+
 RESUME_FILE = "resume.pt"
 GRAD_CLIP = 1.0  # max gradient norm (Ho et al. 2020)
 

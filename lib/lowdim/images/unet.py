@@ -25,6 +25,8 @@ from safetensors.torch import load_file, save_file
 
 from lowdim.schedules import ddpm_alpha_bars, ddpm_sigmas
 
+__all__ = ["NUM_TIMESTEPS", "timestep_for_sigma", "unet_config", "build_unet", "sha256_file", "save_weights", "load_weights", "load_pretrained_folder", "sample_ddim"]
+
 NUM_TIMESTEPS = 1000  # linear beta from 1e-4 to 0.02 (lowdim.schedules.ddpm_alpha_bars defaults)
 
 
