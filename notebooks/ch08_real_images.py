@@ -53,7 +53,7 @@ label_noise = [0.0, 0.2, 0.4, 0.6, 0.8]  # fractions of training labels replaced
 noise_seeds = 3  # label-noise draws per fraction
 val_fraction = 0.2  # share of the (noisy) training labels that chooses the best level for the ensemble
 half_width = 2  # ensemble levels on each side of the best one (paper: 2)
-batch_size = 128  # images per forward pass
+batch_size = 64  # images per forward pass (64 is the fastest on the CPU: benchmarks/images.py)
 num_samples = 64  # sample grid
 sample_steps = 50  # DDIM steps for the sample grid
 
