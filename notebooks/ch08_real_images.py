@@ -357,7 +357,8 @@ def ensemble_table(name: str, x_train, y_train, x_test, y_test, tr_feats, te_fea
     for j, frac in enumerate(label_noise):
         for s in range(noise_seeds):
             out = label_noise_run(tr_feats[block], x_train.flatten(1), y_train, te_feats[block], x_test.flatten(1),
-                                  y_test, K, frac, seed=seed + 100 * j + s, num_val=num_val, half_width=half_width)
+                                  y_test, K, frac, noise_seed=seed + 100 * j + s, split_seed=seed + 10_000 + s,
+                                  num_val=num_val, half_width=half_width)
             rows.append(dict(dataset=name, label_noise=frac, seed=s, single=out["single"], ensemble=out["ensemble"],
                              pixels=out["pixels"], best_sigma=float(sigmas[out["best"]])))
     return pd.DataFrame(rows)

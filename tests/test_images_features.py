@@ -90,8 +90,25 @@ def test_label_noise_run_returns_accuracies():
     h, y = _clusters(100, 16, 0.5, 0)
     ht, yt = _clusters(100, 16, 0.5, 1)
     F, Ft = torch.stack([h, h * 0.5, h + 1]), torch.stack([ht, ht * 0.5, ht + 1])
-    out = label_noise_run(F, h, y, Ft, ht, yt, num_classes=3, fraction=0.2, seed=0, num_val=60, half_width=1)
+    out = label_noise_run(F, h, y, Ft, ht, yt, num_classes=3, fraction=0.2, noise_seed=0, split_seed=1, num_val=60,
+                          half_width=1)
     assert 0.9 < out["single"] <= 1.0 and 0.9 < out["ensemble"] <= 1.0 and 0.9 < out["pixels"] <= 1.0
     assert out["window"] == [0, 1, 2]
     fit, val = split_train_val(10, 3, seed=0)
     assert sorted(torch.cat([fit, val]).tolist()) == list(range(10))
+
+
+def test_label_noise_run_refuses_a_split_that_would_be_the_corrupted_labels():
+    """With one seed, corrupt_labels and the split draw the same permutation: at fraction = num_val / N the
+    validation points would be exactly the corrupted ones (the level chosen would be the worst)."""
+    from lowdim.representation.ensemble import corrupt_labels
+    y = torch.arange(300) % 3
+    noisy = corrupt_labels(y, 0.2, 3, seed=5)
+    _, val_same = split_train_val(300, 60, seed=5)
+    assert bool((noisy[val_same] != y[val_same]).all())  # the trap
+    _, val = split_train_val(300, 60, seed=6)
+    assert 0.05 < float((noisy[val] != y[val]).double().mean()) < 0.4
+    h, _ = _clusters(100, 16, 0.5, 0)
+    F = torch.stack([h, h])
+    with pytest.raises(ValueError, match="split_seed must differ"):
+        label_noise_run(F, h, y, F, h, y, num_classes=3, fraction=0.2, noise_seed=5, split_seed=5, num_val=60)

@@ -95,16 +95,20 @@ def split_train_val(num_points: int, num_val: int, seed: int) -> tuple[torch.Ten
 
 
 def label_noise_run(features, pixels_train, train_labels, features_test, pixels_test, test_labels, num_classes: int,
-                    fraction: float, seed: int, num_val: int, half_width: int = 2) -> dict:
+                    fraction: float, noise_seed: int, split_seed: int, num_val: int, half_width: int = 2) -> dict:
     """One row of the Tables 1-2 analogue at one label-noise fraction and seed.
 
     features: (L, N, p) training features of one block across levels; pixels_train: (N, D) flattened images;
-    features_test: (L, M, p); pixels_test: (M, D). The training labels are corrupted (`corrupt_labels`),
-    num_val of the training points (with their noisy labels) choose the best level; the probes are fitted on the
-    rest. -> dict(single, ensemble, pixels (test accuracies), best (level index), window).
+    features_test: (L, M, p); pixels_test: (M, D). The training labels are corrupted (`corrupt_labels`, seeded by
+    noise_seed); num_val of the training points (with their noisy labels; chosen by split_seed, which must differ
+    from noise_seed, or the validation points would be exactly the corrupted ones) choose the best level; the probes
+    are fitted on the rest. -> dict(single, ensemble, pixels (test accuracies), best (level index), window).
     """
-    noisy = corrupt_labels(train_labels, fraction, num_classes, seed)
-    fit, val = split_train_val(len(noisy), num_val, seed)
+    if split_seed == noise_seed:
+        raise ValueError(f"split_seed must differ from noise_seed (both {noise_seed}): the same seed draws the same "
+                         "permutation, so the validation split would be the corrupted labels")
+    noisy = corrupt_labels(train_labels, fraction, num_classes, noise_seed)
+    fit, val = split_train_val(len(noisy), num_val, split_seed)
     F = torch.as_tensor(features, dtype=DTYPE)
     res = evaluate_ensemble(F[:, fit], noisy[fit], F[:, val], noisy[val], torch.as_tensor(features_test, dtype=DTYPE),
                             test_labels, num_classes, half_width)
