@@ -58,7 +58,7 @@ def test_control_variate_is_exact_when_the_model_is_the_gaussian(sampler):
         assert est.stderr.max() < 1e-9
 
 
-@pytest.mark.parametrize("sampler,cv", [("grid", False), ("mc", True), ("sobol", True), ("sobol", False)])
+@pytest.mark.parametrize("sampler,cv", [("grid", False), ("mc", True), ("sobol", True), ("sobol", False), ("lattice", True)])
 def test_estimators_are_unbiased_on_a_mixture(sampler, cv):
     # 5-D two-component mixture, exact log p by log-sum-exp; errors within 4.5 standard errors per point
     model = mixture_5d()
@@ -110,8 +110,19 @@ def test_sobol_and_importance_reduce_the_error():
         return float(errs.pow(2).mean().sqrt())
 
     plain = rmse(sampler="grid")
-    reduced = rmse(sampler="sobol", q=q, gauss=g)
-    assert reduced < plain / 2, (plain, reduced)
+    for sampler in ("sobol", "lattice"):
+        reduced = rmse(sampler=sampler, q=q, gauss=g)
+        assert reduced < plain / 2, (sampler, plain, reduced)
+
+
+def test_antithetic_pairs_mirror_the_noise():
+    # with eps = 0 the integrand is ||Z||^2 - (1-s)||Z||^2 = s ||Z||^2, even in Z: antithetic rounds are exact
+    # duplicates, so the estimate equals the non-antithetic one on half the points
+    zero = lambda y, t: torch.zeros_like(y)
+    y = torch.zeros(2, 3, dtype=DT)
+    a = E.formula_estimate(y, zero, 32, sampler="mc", antithetic=True, seed=4)
+    b = E.formula_estimate(y, zero, 16, sampler="mc", seed=4)
+    assert torch.allclose(a.log_prob, b.log_prob, rtol=1e-13)
 
 
 def test_importance_density_is_a_density_and_its_map_is_monotone():
@@ -137,6 +148,8 @@ def test_bad_inputs_name_the_parameter():
         E.formula_estimate(y, g.eps, 48, sampler="sobol")
     with pytest.raises(ValueError, match="noises_per_node"):
         E.formula_estimate(y, g.eps, 30, sampler="grid", noises_per_node=4)
+    with pytest.raises(ValueError, match="rounds"):
+        E.formula_estimate(y, g.eps, 64, sampler="lattice", rounds=1)
     with pytest.raises(ValueError, match="t0"):
         E.formula_estimate(y, g.eps, 64, t0=1.0)
     with pytest.raises(ValueError, match="floor"):

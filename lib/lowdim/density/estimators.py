@@ -23,8 +23,10 @@ Estimators of I = int E[d(lambda, Z)] d lambda with B predictor evaluations per 
   * "grid": trapezoid rule on a uniform lambda grid of B/Q nodes, Q i.i.d. noises per node (chapter 4's estimator);
   * "mc": B i.i.d. pairs, lambda ~ q and Z ~ N(0, I), I ~ mean d(lambda_j, Z_j) / q(lambda_j);
   * "sobol": the same pairs from R scrambled Sobol point sets of B/R points in dimension 1 + n, mapped through the
-    inverse CDFs of q and of N(0, 1) (randomised quasi-Monte Carlo, Owen 1997; scipy.stats.qmc); the standard error
-    is that of the R independent scrambles.
+    inverse CDFs of q and of N(0, 1) (randomised quasi-Monte Carlo, Owen 1997; scipy.stats.qmc);
+  * "lattice": lambda on a randomly shifted midpoint lattice in the CDF of q, u_j = (j + U)/m with one U ~ U[0, 1)
+    per round (a deterministic importance quadrature made unbiased by the shift), i.i.d. Z;
+  for "mc", "sobol" and "lattice" the standard error is that of R independent rounds.
 q (`ImportanceDensity`) is piecewise constant on a grid, proportional to a pilot estimate of |E d| plus a floor, so
 that evaluations go where the integrand lives; with q uniform, "mc" is plain Monte Carlo over lambda.
 """
@@ -44,7 +46,7 @@ from lowdim.checks import DTYPE, LOG_2PI, LOG_2PI_E, check_int, check_range
 __all__ = ["SAMPLERS", "GaussianFit", "sub_process_t", "ImportanceDensity", "integrand", "FormulaEstimate",
            "formula_estimate", "pilot_curve"]
 
-SAMPLERS = ("grid", "mc", "sobol")
+SAMPLERS = ("grid", "mc", "sobol", "lattice")
 NoisePredictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (M, n), t (M,) -> (M, n)
 
 
@@ -163,8 +165,11 @@ def _normal_from_uniform(u: np.ndarray) -> torch.Tensor:
 def _draw(sampler: str, num: int, n: int, q: ImportanceDensity, gen: torch.Generator, seed: int, rounds: int):
     """(lambda (R, m), weight 1/q (R, m), Z (R, m, n)) with R = rounds independent sets of m = num / R points."""
     m = num // rounds
-    if sampler == "mc":
-        u = torch.rand(rounds, m, generator=gen, dtype=DTYPE)
+    if sampler in ("mc", "lattice"):
+        if sampler == "mc":
+            u = torch.rand(rounds, m, generator=gen, dtype=DTYPE)
+        else:  # a randomly shifted midpoint lattice in the CDF of q: u_j = (j + U) / m, one U per round
+            u = (torch.arange(m, dtype=DTYPE) + torch.rand(rounds, 1, generator=gen, dtype=DTYPE)) / m
         z = torch.randn(rounds, m, n, generator=gen, dtype=DTYPE)
     else:
         pts = [qmc.Sobol(d=n + 1, scramble=True, seed=seed * 1000 + r).random(m) for r in range(rounds)]
@@ -176,13 +181,16 @@ def _draw(sampler: str, num: int, n: int, q: ImportanceDensity, gen: torch.Gener
 
 def formula_estimate(y, eps: NoisePredictor, num_evals: int, gauss: GaussianFit | None = None, t0: float = 0.0,
                      sampler: str = "sobol", q: ImportanceDensity | None = None, logsnr_range=(-25.0, 30.0),
-                     noises_per_node: int = 4, rounds: int = 4, seed: int = 0, batch: int = 4096) -> FormulaEstimate:
+                     noises_per_node: int = 4, rounds: int = 4, antithetic: bool = False, seed: int = 0,
+                     batch: int = 4096) -> FormulaEstimate:
     """log p_{t0}(y) by the density formula with `num_evals` predictor evaluations per point (module docstring).
 
     y: (N, n). gauss: the control variate (None: none). sampler "grid" (uniform trapezoid grid on logsnr_range with
     `noises_per_node` i.i.d. noises per node; num_evals must be a multiple of it), "mc" or "sobol" (lambda ~ q, the
     uniform density on logsnr_range when q is None; `rounds` independent sets, num_evals / rounds a power of 2 for
-    Sobol). The same (lambda, Z) are used for every point. eps is called on at most `batch` rows at a time.
+    Sobol; "lattice" likewise). antithetic (mc / sobol / lattice): half the pairs are drawn and each is also used as (lambda, -Z), which cancels
+    the part of the integrand odd in Z (at small noise, the cross term 2 sqrt(s/t) Z . (eps_G - eps)). The same
+    (lambda, Z) are used for every point. eps is called on at most `batch` rows at a time.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
@@ -207,13 +215,16 @@ def formula_estimate(y, eps: NoisePredictor, num_evals: int, gauss: GaussianFit 
         z = torch.randn(Q, K, n, generator=gen, dtype=DTYPE)
     else:
         R = check_int("rounds", rounds, low=2)
-        m = num_evals // R
-        if num_evals % R or (sampler == "sobol" and m & (m - 1)):
-            raise ValueError(f"num_evals / rounds must be an integer{' power of 2' if sampler == 'sobol' else ''}, "
-                             f"got {num_evals} / {R}")
+        pairs = 2 if antithetic else 1
+        m = num_evals // (R * pairs)
+        if num_evals % (R * pairs) or m < 1 or (sampler == "sobol" and m & (m - 1)):
+            raise ValueError(f"num_evals / (rounds * {pairs}) must be a positive integer"
+                             f"{' power of 2' if sampler == 'sobol' else ''}, got {num_evals} / {R * pairs}")
         q = q or ImportanceDensity.uniform(lo, hi)
-        lam, weight, z = _draw(sampler, num_evals, n, q, gen, seed, R)
-        weight = weight / m  # each round's sum of d / q over its m points estimates I
+        lam, weight, z = _draw(sampler, m * R, n, q, gen, seed, R)
+        if antithetic:
+            lam, weight, z = torch.cat([lam, lam], 1), torch.cat([weight, weight], 1), torch.cat([z, -z], 1)
+        weight = weight / (m * pairs)  # each round's sum of d / q over its points estimates I
     R, m = lam.shape
     flat_lam, flat_z = lam.reshape(-1), z.reshape(-1, n)
     d = torch.empty(N, R * m, dtype=DTYPE)
