@@ -416,7 +416,7 @@ wins_b = bool(pairs_b) and all(b.spread <= h.spread for h, b in pairs_b)
 rec.add(item="Sec. 3.1 on our DDPM", figure="fig-ch11-cost",
         quantity="variance-reduced formula spread at most the Hutchinson PF-ODE's at no more evaluations (1 = yes)",
         ours=float(wins_b), expected=1.0, tolerance=0, kind="abs", source="reference",
-        note=f"the goal set for this chapter; formula: {best_b_name}; spreads (nats) ODE / formula: "
+        note=f"the goal set for this chapter; {best_b_name}; spreads (nats) ODE / formula: "
              + ", ".join(f"{h.spread:.2f} / {b.spread:.2f} at {h.evals:.0f} / {b.evals:.0f} evaluations" for h, b in pairs_b)
              + (f"; ODE mean moves {tol_shift:.2f} nats between its tolerances" if len(ode_rtols) > 1 else ""))
 display(Markdown(
