@@ -56,7 +56,8 @@ def project(tmp_path) -> build.Project:
     shutil.copy(ROOT / "requirements.txt", tmp_path / "requirements.txt")
     return build.Project(notebooks_dir=tmp_path / "notebooks", table_path=tmp_path / "notebooks" / "parameters.yaml",
                          out_dir=tmp_path / "generated", lib_dir=tmp_path / "lib",
-                         requirements=tmp_path / "requirements.txt", report_json=tmp_path / "_build" / "repro.json")
+                         requirements=tmp_path / "requirements.txt", report_json=tmp_path / "_build" / "repro.json",
+                         checkpoints_dir=tmp_path / "checkpoints")
 
 
 def write(project: build.Project, notebooks: dict[str, str], table: dict) -> None:
@@ -144,8 +145,12 @@ def test_stamps_skip_unchanged_and_rerun_on_any_input_change(project):
     assert len(runs(project)) == 4  # library changed
     build.run(project, "full")
     assert len(runs(project)) == 5  # mode changed
+    project.checkpoints_dir.mkdir()
+    (project.checkpoints_dir / "model.json").write_text('{"sha256": "0"}')
+    build.run(project, "full")
+    assert len(runs(project)) == 6  # a shipped checkpoint changed (its provenance records the weights' sha256)
     build.run(project, "full", force=True)
-    assert len(runs(project)) == 6  # --force
+    assert len(runs(project)) == 7  # --force
 
 
 def test_parallel_run_collects_reproduction_rows(project, capfd):

@@ -6,7 +6,8 @@ Sources are the jupytext (py:percent) files notebooks/*.py; their papermill para
 notebooks/parameters.yaml (`<stem>: {quick: {...}, full: {...}}`). Executed notebooks go to
 <site>/book/generated/ (the notebooks' working directory; <site> is the repository root unless --site names
 another book folder, as the tests do) with a `<stem>.stamp.json` beside each: a notebook is re-executed only when
-its source, its parameters, the mode, lib/lowdim/**.py or requirements.txt changed. Afterwards every notebook's
+its source, its parameters, the mode, lib/lowdim/**.py, requirements.txt or a shipped checkpoint (its provenance
+JSON in data/checkpoints/, which records the weights' sha256) changed. Afterwards every notebook's
 `<stem>.results.json` is collected into <site>/_build/reproduction.json and the dashboard page
 <site>/book/generated/reproduction.md. Prints one progress bar, then a summary (seconds per notebook, rows by
 status).
@@ -54,6 +55,7 @@ class Project:
     lib_dir: pathlib.Path
     requirements: pathlib.Path
     report_json: pathlib.Path
+    checkpoints_dir: pathlib.Path  # shipped weights; their provenance JSON files are part of every stamp
 
     @classmethod
     def from_root(cls, root: pathlib.Path, site: pathlib.Path | None = None) -> Project:
@@ -64,7 +66,8 @@ class Project:
         site = site or root
         return cls(notebooks_dir=root / "notebooks", table_path=root / "notebooks" / "parameters.yaml",
                    out_dir=site / "book" / "generated", lib_dir=root / "lib" / "lowdim",
-                   requirements=root / "requirements.txt", report_json=site / "_build" / "reproduction.json")
+                   requirements=root / "requirements.txt", report_json=site / "_build" / "reproduction.json",
+                   checkpoints_dir=root / "data" / "checkpoints")
 
 
 def load_parameters(table_path: pathlib.Path, notebooks_dir: pathlib.Path, mode: str) -> dict[str, dict]:
@@ -108,11 +111,12 @@ def check_parameters(nb: nbformat.NotebookNode, name: str, parameters: dict) -> 
 
 
 def stamp_digest(source: pathlib.Path, parameters: dict, mode: str, lib_dir: pathlib.Path,
-                 requirements: pathlib.Path) -> str:
-    """Hash of everything an executed notebook depends on."""
+                 requirements: pathlib.Path, checkpoints_dir: pathlib.Path) -> str:
+    """Hash of everything an executed notebook depends on: source, parameters, mode, requirements, the library and the
+    shipped checkpoints' provenance files (checkpoints_dir/**/*.json, each holding its weights' sha256)."""
     h = hashlib.sha256()
     h.update(json.dumps({"mode": mode, "parameters": parameters}, sort_keys=True).encode())
-    for path in [source, requirements, *sorted(lib_dir.rglob("*.py"))]:
+    for path in [source, requirements, *sorted(lib_dir.rglob("*.py")), *sorted(checkpoints_dir.rglob("*.json"))]:
         h.update(str(path.relative_to(lib_dir) if path.is_relative_to(lib_dir) else path.name).encode())
         h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
@@ -252,7 +256,8 @@ def run(project: Project, mode: str, jobs: int | None = None, force: bool = Fals
         source = project.notebooks_dir / f"{name}.py"
         nb = jupytext.read(source)
         check_parameters(nb, name, table[name])
-        digest = stamp_digest(source, table[name], mode, project.lib_dir, project.requirements)
+        digest = stamp_digest(source, table[name], mode, project.lib_dir, project.requirements,
+                              project.checkpoints_dir)
         if force or not is_fresh(project.out_dir, name, digest):
             todo[name] = (nb, {"hash": digest, "mode": mode, "parameters": table[name]})
         else:
