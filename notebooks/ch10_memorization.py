@@ -20,7 +20,7 @@
 # pairs) — and App. B.3 / App. C's comparison of one network trained over all noise levels with denoising
 # autoencoders (DAEs) trained at a single level (Table 3, Fig. 13). The paper trains DDPM++ UNets with 32 to 128
 # embedding channels on CIFAR-10 subsets for 50 M images or up to 100 M iterations on GPUs. This chapter trains
-# **tiny UNets (block channels 16, 32, 32; 0.28 M parameters) on Fashion-MNIST downsampled to 16×16** by area
+# **tiny UNets (block channels 16, 32, 32: 0.28 M parameters) on Fashion-MNIST downsampled to 16×16** by area
 # averaging, with one CPU thread, for a few thousand steps: the paper's experiment at a scale where the smallest
 # training sets are memorized within minutes. Every number on this page is computed when the book is built, by
 # `notebooks/ch10_memorization.py`, from shipped checkpoints (full mode) or from tiny models trained in the build
@@ -34,13 +34,14 @@ seed = 0  # seed of the probe sets, the noise draws and the samples
 checkpoint_dir = "data/checkpoints/memorization"  # shipped checkpoints (path from the repository root)
 train_here = False  # True: train every model in this build (quick mode) instead of loading the shipped ones
 train_channels = [16, 32, 32]  # UNet block channels of the models trained in the build
-train_batch = 64  # their batch size
+train_batch = 32  # their batch size
 image_size = 16  # side of the downsampled Fashion-MNIST images the models are trained on
-train_sizes = [64, 256, 1024, 4096, 16384]  # training-set sizes N of the sweep (first N training images)
-time_size = 256  # N of the run whose checkpoints along training are shown
-time_steps = [150, 300, 600, 1000, 1500, 3000]  # its checkpoints (optimizer steps)
-sweep_steps = 1500  # optimizer steps of every model of the sweep and of the DAEs (checked against the shipped ones)
-dae_size = 4096  # N of the single-level DAEs; the sweep's model at this N is the multi-level model
+train_sizes = [16, 64, 256, 1024, 4096, 16384]  # training-set sizes N of the sweep (first N training images)
+sweep_steps = 3000  # optimizer steps of every model of the sweep (checked against the shipped ones)
+time_size = 64  # N of the run whose checkpoints along training are shown
+time_steps = [250, 500, 1000, 2000, 3000]  # its checkpoints (optimizer steps)
+dae_size = 4096  # N of the single-level DAEs; the sweep's run at this N is the multi-level model
+dae_steps = 1000  # optimizer steps of the DAEs, and the checkpoint of the multi-level run they are compared with
 dae_timesteps = [0, 14, 86, 274]  # DDPM timesteps of the single-level DAEs: sigma 0.010, 0.060, 0.295, 1.086
 multi_timesteps = [0, 1, 27]  # timesteps of the 3-level model of the Table 3 analogue: sigma 0.010, 0.015, 0.102
 num_levels = 9  # the EDM-18 grid's smallest levels (the paper's 9-level grid)
@@ -98,17 +99,18 @@ paper_dae_lowest, paper_multi3 = 32.3, 58.6  # vanilla DAE at sigma = 0.002; + E
 # %% [markdown]
 # ## The models
 #
-# Every model is the book's diffusers `UNet2DModel` with block channels (16, 32, 32) at 16×16 (attention at 4×4),
-# trained by the book's command `python -m lowdim.images.train train` with `--image-size 16` (each output pixel the
-# exact area average of the 28×28 pixels its cell covers), batch 64, Adam with learning rate $5\cdot10^{-4}$, EMA of
-# the weights (the shipped weights are the EMA), seed 0:
+# Every model is the book's diffusers `UNet2DModel` at 16×16 (attention at the lowest resolution), trained by the
+# book's command `python -m lowdim.images.train train` with `--image-size 16` (each output pixel the exact area
+# average of the 28×28 pixels its cell covers), Adam, EMA of the weights (the shipped weights are the EMA), seed 0;
+# the exact commands, steps and times are in each checkpoint's provenance JSON and in the table below:
 #
 # * **the sweep** (Fig. 6 analogue): one model per training-set size $N$ (the first $N$ training images), each
-#   trained for the same number of optimizer steps, so the small sets are seen thousands of times;
-# * **along training** (Figs. 7–8 analogue): the checkpoints of the $N = 256$ run (`--snapshot-at`);
-# * **single-level DAEs** (Table 3 / Fig. 13 analogue): the same network and data ($N = 4096$) trained with $t$ fixed
-#   at one DDPM timestep (`--timesteps t`), and a 3-level model (`--timesteps 0 1 27`); the sweep's $N = 4096$ model
-#   (all 1000 timesteps) is the multi-level network.
+#   trained for the same number of optimizer steps (`sweep_steps`), so the small sets are seen thousands of times;
+# * **along training** (Figs. 7–8 analogue): checkpoints of the run at $N$ = `time_size` (`--snapshot-at`);
+# * **single-level DAEs** (Table 3 / Fig. 13 analogue): the same network and data ($N$ = `dae_size`) trained with $t$
+#   fixed at one DDPM timestep (`--timesteps t`) for `dae_steps` steps, and a 3-level model (`--timesteps 0 1 27`);
+#   the multi-level network they are compared with is the sweep's run at that $N$ (all 1000 timesteps) at the same
+#   number of steps.
 #
 # The full build loads the checkpoints from `data/checkpoints/memorization/` (safetensors with a provenance JSON
 # each: command, commit, hardware, steps, loss log) and never retrains; quick mode trains tiny versions here,
@@ -126,15 +128,18 @@ def config_for(num_train: int, timesteps=()) -> TrainConfig:
                        image_size=image_size, timesteps=tuple(timesteps), seed=0)
 
 
-def trained_now(name: str, cfg: TrainConfig, snapshots=()) -> None:
-    """Quick mode: train the model in a temporary run folder; export its weights at sweep_steps as `name` and at
-    each of `snapshots` as `name_stepNNNNN` (as the shipped checkpoints are named)."""
+def checkpoint_name(n: int, step: int) -> str:
+    """Name of the sweep's checkpoint of size n at `step`: nNNNNN at sweep_steps, else nNNNNN_stepSSSSS."""
+    return f"n{n:05d}" if step == sweep_steps else f"n{n:05d}_step{step:05d}"
+
+
+def trained_now(name: str, cfg: TrainConfig, steps: int, snapshots=()) -> None:
+    """Quick mode: train the model in a temporary run folder for `steps`; export it as `name` and its weights at
+    each other step of `snapshots` as `name_stepSSSSS` (as the shipped checkpoints are named)."""
     run = work / name
-    steps = max([sweep_steps, *snapshots])
-    train(run, cfg, steps, log_every=max(steps // 20, 1), progress=False,
-          snapshot_at=tuple(sorted({sweep_steps, *snapshots})))
-    export(run, work / f"{name}.safetensors", resume_name=snapshot_name(sweep_steps), copy_resume=False)
-    for s in snapshots:
+    train(run, cfg, steps, log_every=max(steps // 20, 1), progress=False, snapshot_at=tuple(sorted(set(snapshots))))
+    export(run, work / f"{name}.safetensors", copy_resume=False)
+    for s in set(snapshots) - {steps}:
         export(run, work / f"{name}_step{s:05d}.safetensors", resume_name=snapshot_name(s), copy_resume=False)
 
 
@@ -147,18 +152,23 @@ def load(name: str):
 t_models = time.perf_counter()
 if train_here:
     for n in train_sizes:
-        trained_now(f"n{n:05d}", config_for(n), snapshots=time_steps if n == time_size else ())
+        trained_now(f"n{n:05d}", config_for(n), sweep_steps,
+                    snapshots=[*(time_steps if n == time_size else ()), *((dae_steps,) if n == dae_size else ())])
     for t in dae_timesteps:
-        trained_now(f"dae_t{t:03d}", config_for(dae_size, (t,)))
-    trained_now("multi3_" + "_".join(f"t{t:03d}" for t in multi_timesteps), config_for(dae_size, multi_timesteps))
+        trained_now(f"dae_t{t:03d}", config_for(dae_size, (t,)), dae_steps)
+    trained_now("multi3_" + "_".join(f"t{t:03d}" for t in multi_timesteps), config_for(dae_size, multi_timesteps),
+                dae_steps)
 train_seconds = time.perf_counter() - t_models
 
+sweep = [checkpoint_name(n, sweep_steps) for n in train_sizes]
+along = [checkpoint_name(time_size, s) for s in time_steps]
+multi_name, multi3_name = checkpoint_name(dae_size, dae_steps), "multi3_" + "_".join(f"t{t:03d}" for t in multi_timesteps)
+names = list(dict.fromkeys(sweep + along + [multi_name] + [f"dae_t{t:03d}" for t in dae_timesteps] + [multi3_name]))
 models, prov = {}, {}
-names = ([f"n{n:05d}" for n in train_sizes] + [f"n{time_size:05d}_step{s:05d}" for s in time_steps]
-         + [f"dae_t{t:03d}" for t in dae_timesteps] + ["multi3_" + "_".join(f"t{t:03d}" for t in multi_timesteps)])
 for name in names:
     models[name], prov[name] = load(name)
-    want = int(name.split("_step")[1]) if "_step" in name else sweep_steps
+    want = (int(name.split("_step")[1]) if "_step" in name else sweep_steps if name.startswith("n")
+            else dae_steps)
     if prov[name]["steps"] != want:
         raise ValueError(f"checkpoint {name} was trained for {prov[name]['steps']} steps, the parameters say {want}")
 rows = []
@@ -208,7 +218,7 @@ def curve_shape(probe: torch.Tensor) -> str:
 
 t_eval = time.perf_counter()
 results = {}
-for name in names[: len(train_sizes) + len(time_steps)]:  # the sweep and the checkpoints along training
+for name in dict.fromkeys(sweep + along):  # the sweep and the checkpoints along training
     n = prov[name]["train_config"]["num_train"]
     curve = representation_curve(models[name], x_fit, y_fit, x_test, y_test, sigmas, K, seed=seed + 1,
                                  batch_size=batch_size)
@@ -229,7 +239,6 @@ table.style.format({"memorization": "{:.3f}", "test images' score": "{:.3f}", "p
 # ## Representation curves across training-set sizes (Fig. 6)
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1 Fig. 6 analogue: linear-probe test accuracy (best block per level, probes fitted on one fixed held-out labelled set) against the noise level for UNets trained on the first N Fashion-MNIST images (16x16), with each model's memorization score (share of 256 samples whose nearest training image is closer than 1/3 of the second nearest) in the legend. Made by notebook ch10_memorization.", "name": "fig-ch10-sizes"}}
-sweep = [f"n{n:05d}" for n in train_sizes]
 fig, ax = plt.subplots(figsize=(7, 3.8))
 colors = plt.cm.viridis(np.linspace(0, 0.9, len(sweep)))
 for c, name in zip(colors, sweep):
@@ -271,15 +280,14 @@ display(Markdown(
 # %% [markdown]
 # ## Along training (Figs. 7–8)
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1 Fig. 8(a) / Fig. 7 analogue. Left: representation curves of the N = 256 run at its checkpoints along training. Right: peak probe accuracy against the memorization score for every model of this chapter's sweep (circles, labelled by N) and every checkpoint of the N = 256 run (squares, labelled by steps). Made by notebook ch10_memorization.", "name": "fig-ch10-time"}}
-along = [f"n{time_size:05d}_step{s:05d}" for s in time_steps]
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1 Fig. 8(a) / Fig. 7 analogue. Left: representation curves of one run (N in the legend title) at its checkpoints along training. Right: peak probe accuracy against the memorization score for every model of the size sweep (circles, labelled by N) and every checkpoint of that run (squares, labelled by steps). Made by notebook ch10_memorization.", "name": "fig-ch10-time"}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.9))
 colors = plt.cm.plasma(np.linspace(0, 0.85, len(along)))
 for c, name in zip(colors, along):
     r = results[name]
     axes[0].plot(sig_np, 100 * r["probe"].numpy(), "o-", ms=3, color=c,
                  label=f"{r['steps']} steps (memorized {100 * r['memorization']:.0f} %)")
-axes[0].set_xscale("log"), axes[0].legend(fontsize=8)
+axes[0].set_xscale("log"), axes[0].legend(fontsize=8, title=f"N = {time_size}", title_fontsize=8)
 axes[0].set_xlabel(r"noise level $\sigma$"), axes[0].set_ylabel("probe test accuracy (%)")
 for group, marker, label in ((sweep, "o", "N"), (along, "s", "steps")):
     xs = [results[k]["memorization"] for k in group]
@@ -294,7 +302,7 @@ plt.tight_layout()
 plt.show()
 
 # %%
-all_models = sweep + along
+all_models = list(dict.fromkeys(sweep + along))
 mem_all = np.array([results[k]["memorization"] for k in all_models])
 peak_all = np.array([float(results[k]["probe"].max()) for k in all_models])
 rho_peak = float(spearmanr(mem_all, peak_all).statistic) if np.ptp(mem_all) > 0 else 0.0
@@ -340,8 +348,8 @@ plt.show()
 # %% [markdown]
 # ## One network over all noise levels vs single-level DAEs (Table 3, Fig. 13)
 #
-# Each DAE has the UNet of the sweep and the $N = 4096$ training set, and saw one DDPM timestep during its whole
-# training (same steps and batch as the multi-level model). Fig. 13 analogue: at each DAE's own level, the probe
+# Each DAE has the UNet of the sweep and its training set ($N$ = `dae_size`), and saw one DDPM timestep during its
+# whole training (same steps and batch as the multi-level checkpoint it is compared with). Fig. 13 analogue: at each DAE's own level, the probe
 # accuracy of the DAE and of the multi-level model (same probe protocol), and the feature distance between them,
 # $1 - \mathrm{CKA}$ (linear CKA of the pooled features of the test images, at the multi-level model's best block
 # at that level; the paper measures a sliced-Wasserstein distance to the optimal features instead). Table 3
@@ -351,8 +359,6 @@ plt.show()
 
 # %%
 sig_ddpm = ddpm_sigmas(1000)
-multi_name = f"n{dae_size:05d}"
-multi3_name = names[-1]
 dae_rows = []
 for t in dae_timesteps:
     level = torch.tensor([float(sig_ddpm[t])])
@@ -453,7 +459,7 @@ chapter.finish(rec);
 # %% [markdown]
 # ## What this chapter does and does not show
 #
-# * Scale: 0.28 M-parameter UNets on 16×16 grey images for at most a few thousand steps on one CPU thread, against
+# * Scale: UNets of 0.28 M parameters or fewer on 16×16 grey images for at most a few thousand steps on one CPU thread, against
 #   the paper's 2–60 M-parameter DDPM++ UNets on 32×32 colour CIFAR-10 for tens of millions of images. The training
 #   sets are small enough that the small-N models see each image thousands of times, which is what makes them
 #   memorize within the budget; the comparison with the paper is of shape and direction only.
