@@ -249,7 +249,6 @@ ax.set_xscale("log")
 ax.set_xlabel(r"noise level $\sigma$"), ax.set_ylabel("probe test accuracy (%)")
 ax.legend(fontsize=8)
 plt.tight_layout()
-chapter.save_key_figure(fig)
 plt.show()
 
 # %%
@@ -281,7 +280,7 @@ display(Markdown(
 # ## Along training (Figs. 7–8)
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1 Fig. 8(a) / Fig. 7 analogue. Left: representation curves of one run (N in the legend title) at its checkpoints along training. Right: peak probe accuracy against the memorization score for every model of the size sweep (circles, labelled by N) and every checkpoint of that run (squares, labelled by steps). Made by notebook ch10_memorization.", "name": "fig-ch10-time"}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.9))
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
 colors = plt.cm.plasma(np.linspace(0, 0.85, len(along)))
 for c, name in zip(colors, along):
     r = results[name]
@@ -330,7 +329,7 @@ display(Markdown(
     f"score is **{rho_peak:+.2f}** (the paper's Fig. 7 claim is a negative one)."))
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1 Fig. 8(b) analogue: for the smallest and the largest training set, the generated samples whose nearest training image is closest relative to the second nearest (top row of each pair) and that nearest training image (bottom row), with the ratio d1/d2 above each (below 1/3 = memorized). Made by notebook ch10_memorization.", "name": "fig-ch10-pairs"}}
-fig, axes = plt.subplots(4, num_pairs, figsize=(1.2 * num_pairs, 5.4))
+fig, axes = plt.subplots(4, num_pairs, figsize=(min(1.2 * num_pairs, 10), 5.4))
 for block, name in enumerate((small, large)):
     r = results[name]
     pairs = nearest_pairs(r["samples"], train_sets[r["N"]], num_pairs)
@@ -381,7 +380,7 @@ dae.rename(columns={"t": "DDPM t", "dae": "single-level DAE (%)", "multi": "all 
      "1 - CKA (DAE vs all levels)": "{:.3f}"}).hide(axis="index")
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Paper 1 Fig. 13 / Table 3 analogue on Fashion-MNIST 16x16. Left: probe test accuracy at each single-level DAE's own noise level, for the DAE, the network trained over all 1000 timesteps and the 3-level model. Right: feature distance 1 - linear CKA between each DAE and the all-levels network at that level. Inset numbers: the paper's Table 3 (CIFAR-10, NCSN++): vanilla DAE at sigma = 0.002 32.3 %, 3-level model 58.6 %. Made by notebook ch10_memorization.", "name": "fig-ch10-dae"}}
-fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.7))
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.7))
 axes[0].plot(dae["sigma"], dae["dae"], "o-", label="single-level DAE (at its level)")
 axes[0].plot(dae["sigma"], dae["multi"], "s-", label="one network, all levels")
 axes[0].plot(dae["sigma"], dae["multi3"], "^--", label="3-level model (t = " + ", ".join(map(str, multi_timesteps)) + ")")
