@@ -102,14 +102,14 @@ def representation_curve(model, x_fit, y_fit, x_test, y_test, sigmas, num_classe
     level fitted on (x_fit, y_fit), scored on (x_test, y_test).
 
     x_fit (N, C, H, W), x_test (M, C, H, W); sigmas (L,).  ->  dict(blocks (B,), block_accuracy (B, L) float64,
-    probe (L,) = best block per level, best_block (L,) names, features_test {block: (L, M, p)}).
+    probe (L,) = best block per level, best_block (L,) names).
     """
     f_fit = extract_features(model, x_fit, sigmas, seed=seed, batch_size=batch_size, progress=False)
     f_test = extract_features(model, x_test, sigmas, seed=seed + 1, batch_size=batch_size, progress=False)
     names, acc = block_probe_table(f_fit, y_fit, f_test, y_test, num_classes)
     best = acc.argmax(dim=0)
     return dict(blocks=names, block_accuracy=acc, probe=acc.max(dim=0).values,
-                best_block=[names[int(b)] for b in best], features_test=f_test)
+                best_block=[names[int(b)] for b in best])
 
 
 def linear_cka(X, Y) -> float:
