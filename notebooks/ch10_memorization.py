@@ -441,10 +441,10 @@ verdict.append(
     + ("As in the paper, the memorizing model's curve is not unimodal and the generalizing model's is."
        if shapes[small] != "unimodal" and shapes[large] == "unimodal" else
        "This differs from the paper's picture (monotone when memorizing, unimodal when generalizing): "
-       "the memorizing model's curve is " + ("monotone, as in the paper, " if shapes[small] == "decreasing" else
-                                             f"{shapes[small]}, ")
-       + f"but the generalizing model's is {shapes[large]} as well, so the shape alone does not separate them here; "
-       "the peak accuracy does (next point)."))
+       "the smallest set's curve is " + ("monotone, as in the paper's memorizing models, " if shapes[small] ==
+                                         "decreasing" else f"{shapes[small]}, ")
+       + f"but the largest set's is {shapes[large]}, so the shape alone does not separate them here"
+       + ("; the peak accuracy does (next point)." if rho_peak < 0 else ".")))
 verdict.append(
     f"* **Peak accuracy as a memorization signal (Fig. 7).** Spearman correlation {rho_peak:+.2f} across "
     f"{len(all_models)} models: " + ("negative, as the paper claims." if rho_peak < 0 else
