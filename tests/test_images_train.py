@@ -2,10 +2,12 @@
 only with their recorded sha256."""
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
 
+import lowdim.images.train as lowdim_train
 from lowdim.images.train import TrainConfig, ema_decay_at, export, main, train
 from lowdim.images.unet import load_weights, sample_ddim, timestep_for_sigma
 from lowdim.schedules import ddpm_sigmas
@@ -83,3 +85,79 @@ def test_ddim_sampling_shapes_and_determinism(tmp_path):
     a = sample_ddim(state.ema, num_images=3, num_steps=4, seed=1)
     b = sample_ddim(state.ema, num_images=3, num_steps=4, seed=1)
     assert a.shape == (3, 1, 8, 8) and torch.equal(a, b)
+
+
+def test_downsample_is_exact_area_averaging():
+    x = torch.arange(2 * 28 * 28, dtype=torch.float32).reshape(2, 1, 28, 28)
+    y = lowdim_train.downsample(x, 16)
+    # brute force: output pixel (i, j) = integral of the piecewise-constant image over its cell / cell area
+    edges = torch.linspace(0, 28, 17, dtype=torch.float64)
+    def weights(i):  # (28,) covered length of each input pixel inside cell i
+        lo, hi = edges[i], edges[i + 1]
+        k = torch.arange(28, dtype=torch.float64)
+        return (torch.minimum(k + 1, hi) - torch.maximum(k, lo)).clamp(min=0)
+    W = torch.stack([weights(i) for i in range(16)]) / (28 / 16)  # (16, 28), rows sum to 1
+    want = torch.einsum("ik,nckl,jl->ncij", W, x.double(), W)
+    assert torch.allclose(y.double(), want, atol=1e-3)  # float32 sums of values up to 1567: ~1e-4 rounding
+    assert lowdim_train.downsample(x, 28) is x and lowdim_train.downsample(x, 14).shape == (2, 1, 14, 14)
+
+
+def test_image_size_and_timesteps_are_trained_and_resumed_bit_identically(tmp_path):
+    cfg = TrainConfig(**{**TINY, "image_size": 4, "timesteps": (0, 500)})
+    straight = train(tmp_path / "a", cfg, steps=8, progress=False)
+    assert straight.model.config.sample_size == 4
+    train(tmp_path / "b", cfg, steps=3, progress=False)
+    resumed = train(tmp_path / "b", cfg, steps=8, progress=False)
+    assert _same(straight.model, resumed.model) and _same(straight.ema, resumed.ema)
+    with pytest.raises(ValueError, match="new --run folder"):  # a stored single level is part of the config
+        train(tmp_path / "b", TrainConfig(**{**TINY, "image_size": 4, "timesteps": (0,)}), steps=9, progress=False)
+
+
+def test_single_level_loss_draws_only_that_timestep():
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, x, t):
+            seen.append(t.clone())
+            return type("Out", (), {"sample": torch.zeros_like(x)})()
+
+    gen = torch.Generator().manual_seed(0)
+    ab = torch.linspace(0.99, 0.01, 1000, dtype=torch.float64)
+    lowdim_train.ddpm_loss(Spy(), torch.zeros(64, 1, 4, 4), ab, gen, torch.tensor([7, 300]))
+    assert set(seen[0].tolist()) == {7, 300}
+    lowdim_train.ddpm_loss(Spy(), torch.zeros(64, 1, 4, 4), ab, gen)
+    assert len(set(seen[1].tolist())) > 10
+
+
+def test_new_options_are_validated_by_name(tmp_path):
+    with pytest.raises(ValueError, match="image_size"):
+        train(tmp_path, TrainConfig(**{**TINY, "image_size": 9}), steps=2, progress=False)  # digits are 8x8
+    with pytest.raises(ValueError, match="timesteps"):
+        train(tmp_path, TrainConfig(**{**TINY, "timesteps": (1000,)}), steps=2, progress=False)
+    with pytest.raises(ValueError, match="timesteps"):
+        train(tmp_path, TrainConfig(**{**TINY, "timesteps": (3, 3)}), steps=2, progress=False)
+    with pytest.raises(ValueError, match="snapshot_at"):
+        train(tmp_path, TrainConfig(**TINY), steps=2, snapshot_at=(3,), progress=False)
+
+
+def test_old_resume_files_load_with_the_new_defaults():
+    stored = {k: v for k, v in asdict(TrainConfig(**TINY)).items() if k not in ("image_size", "timesteps")}
+    stored["channels"] = list(stored["channels"])
+    assert lowdim_train.config_from_dict(stored) == TrainConfig(**TINY)
+
+
+def test_snapshots_along_training_export_the_weights_of_their_step(tmp_path):
+    main(["train", "--run", str(tmp_path / "run"), "--steps", "6", "--dataset", "digits", "--channels", "8", "16",
+          "16", "--batch-size", "8", "--threads", "1", "--image-size", "4", "--timesteps", "5",
+          "--snapshot-at", "2", "4"])
+    short = train(tmp_path / "short", TrainConfig(dataset="digits", channels=(8, 16, 16), batch_size=8, image_size=4,
+                                                   timesteps=(5,)), steps=4, progress=False)
+    out = tmp_path / "ckpt" / "step4.safetensors"
+    main(["export", "--run", str(tmp_path / "run"), "--out", str(out), "--resume-name",
+          lowdim_train.snapshot_name(4), "--no-resume-copy"])
+    model, meta = load_weights(out)
+    assert meta["steps"] == 4 and "resume_file" not in meta and not out.with_suffix(".resume.pt").exists()
+    assert meta["train_config"]["timesteps"] == [5] and meta["train_config"]["image_size"] == 4
+    assert _same(model, short.ema)
+    with pytest.raises(FileNotFoundError, match="resume_name"):
+        export(tmp_path / "run", out, resume_name="nope.pt")

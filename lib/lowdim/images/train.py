@@ -9,6 +9,11 @@ DDPM), EMA of the weights after every step, theta_ema <- d_s theta_ema + (1 - d_
 d_s = min(ema_decay, (1 + s) / (10 + s)) (s = steps done), so that the average forgets the random initialisation
 even in a short run.
 
+Options for paper 1's memorization chapter (ch10): `image_size` downsamples the images by area averaging
+(e.g. 28 -> 16), `timesteps` restricts t to a few DDPM timesteps (one entry: a single-level denoising autoencoder
+of the same architecture), `num_train` takes the first N training images, and `--snapshot-at` keeps copies of the
+resume file along training (`export --resume-name resume_step0001000.pt` ships the weights of that step).
+
 Every random draw of the loop (minibatch indices, t, eps) comes from one torch.Generator seeded with `seed`, and
 the resume file stores its state with the model, EMA, optimizer, step counter and accumulated wall time, so that
 stopping and resuming reproduces the uninterrupted run exactly (same device and thread count). The resume file is
@@ -18,6 +23,8 @@ written atomically every `checkpoint_every_s` seconds and at the end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import copy
 import json
 import os
@@ -36,7 +43,7 @@ from lowdim.images.data import DATASETS, IMAGE_SHAPES, load_dataset
 from lowdim.images.unet import NUM_TIMESTEPS, build_unet, save_weights, sha256_file, unet_config
 from lowdim.schedules import ddpm_alpha_bars
 
-__all__ = ["RESUME_FILE", "GRAD_CLIP", "ema_decay_at", "update_ema", "TrainConfig", "training_images", "ddpm_loss", "TrainState", "model_config", "new_state", "load_state", "auto_device", "git_commit", "hardware", "train", "export"]
+__all__ = ["RESUME_FILE", "GRAD_CLIP", "ema_decay_at", "update_ema", "TrainConfig", "training_images", "ddpm_loss", "TrainState", "model_config", "new_state", "load_state", "auto_device", "git_commit", "hardware", "train", "export", "downsample", "config_from_dict", "snapshot_name"]
 
 RESUME_FILE = "resume.pt"
 GRAD_CLIP = 1.0  # max gradient norm (Ho et al. 2020)
@@ -67,6 +74,8 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     num_timesteps: int = NUM_TIMESTEPS
+    image_size: int = 0           # 0 = the dataset's native side, else images downsampled to image_size (area average)
+    timesteps: tuple[int, ...] = ()  # () = t ~ U{0..T-1}; else t uniform over these (one entry: a single-level DAE)
 
     def validate(self) -> None:
         """Raise ValueError naming the first parameter outside its allowed range."""
@@ -76,6 +85,11 @@ class TrainConfig:
                   ("lr", 0 < self.lr < 1, "in (0, 1)"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
                   ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
                   ("num_timesteps", self.num_timesteps >= 2, ">= 2")]
+        side = IMAGE_SHAPES[self.dataset][1]
+        checks += [("image_size", self.image_size == 0 or 4 <= self.image_size <= side, f"0 or in [4, {side}]"),
+                   ("timesteps", all(0 <= t < self.num_timesteps for t in self.timesteps)
+                    and len(set(self.timesteps)) == len(self.timesteps),
+                    f"distinct integers in [0, {self.num_timesteps - 1}]")]
         for name, ok, allowed in checks:
             if not ok:
                 raise ValueError(f"{name} must be {allowed}, got {getattr(self, name)}")
@@ -87,15 +101,36 @@ def training_images(config: TrainConfig, data_dir: Path | None = None) -> torch.
     x = ds.x_train
     if config.num_train > len(x):
         raise ValueError(f"num_train must be <= {len(x)} for {config.dataset}, got {config.num_train}")
-    return x[: config.num_train] if config.num_train else x
+    x = x[: config.num_train] if config.num_train else x
+    return downsample(x, config.image_size) if config.image_size else x
 
 
-def ddpm_loss(model, x0: torch.Tensor, alpha_bar: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def downsample(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Area-average (N, C, H, W) images to (N, C, size, size): each output pixel is the mean of the input pixels its
+    cell [i H/size, (i+1) H/size) x [j H/size, (j+1) H/size) covers, pixels cut by a cell border weighted by the
+    covered fraction (exact area averaging, also when H / size is not an integer, e.g. 28 -> 16).
+    Identity when size equals the side."""
+    if x.ndim != 4 or size < 1:
+        raise ValueError(f"x must be (N, C, H, W) and size >= 1, got shape {tuple(x.shape)} and size {size}")
+    if size == x.shape[-1]:
+        return x
+    # repeat every pixel rep times per axis so that the cell borders fall on whole pixels, then average the cells
+    h = x.shape[-1]
+    rep = size // math.gcd(h, size)
+    return torch.nn.functional.avg_pool2d(x.repeat_interleave(rep, -1).repeat_interleave(rep, -2), h * rep // size)
+
+
+def ddpm_loss(model, x0: torch.Tensor, alpha_bar: torch.Tensor, gen: torch.Generator,
+              timesteps: torch.Tensor | None = None) -> torch.Tensor:
     """L_simple on one batch: mean over pixels and batch of (eps - eps_theta(x_t, t))^2, t and eps drawn from gen.
 
-    x0: (B, C, H, W); alpha_bar: (T,) float64.  -> scalar loss.
+    x0: (B, C, H, W); alpha_bar: (T,) float64; timesteps: None (t ~ U{0..T-1}) or (K,) int64, t uniform over them.
+    -> scalar loss.
     """
-    t = torch.randint(0, len(alpha_bar), (x0.shape[0],), generator=gen, device=gen.device)
+    if timesteps is None:
+        t = torch.randint(0, len(alpha_bar), (x0.shape[0],), generator=gen, device=gen.device)
+    else:
+        t = timesteps[torch.randint(0, len(timesteps), (x0.shape[0],), generator=gen, device=gen.device)]
     eps = torch.randn(x0.shape, generator=gen, device=gen.device, dtype=x0.dtype)
     ab = alpha_bar.to(x0.device)[t].to(x0.dtype).view(-1, 1, 1, 1)
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
@@ -127,7 +162,12 @@ class TrainState:
 def model_config(config: TrainConfig) -> dict:
     """UNet2DModel keyword arguments for the run: the dataset's image shape and the run's channels."""
     channels, side = IMAGE_SHAPES[config.dataset]
-    return unet_config(sample_size=side, in_channels=channels, channels=config.channels)
+    return unet_config(sample_size=config.image_size or side, in_channels=channels, channels=config.channels)
+
+
+def config_from_dict(stored: dict) -> TrainConfig:
+    """The TrainConfig a resume file stores (lists back to tuples; fields added later take their defaults)."""
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
 
 
 def new_state(config: TrainConfig, device: torch.device) -> TrainState:
@@ -142,7 +182,7 @@ def new_state(config: TrainConfig, device: torch.device) -> TrainState:
 def load_state(path: Path, config: TrainConfig, device: torch.device) -> tuple[TrainState, dict]:
     """Rebuild a TrainState from a resume file; config must equal the stored one."""
     blob = torch.load(path, map_location=device, weights_only=True)
-    stored = TrainConfig(**{**blob["config"], "channels": tuple(blob["config"]["channels"])})
+    stored = config_from_dict(blob["config"])
     if stored != config:
         raise ValueError(f"the run in {path.parent} was started with {stored}, not {config}; use a new --run folder")
     state = new_state(config, device)
@@ -176,9 +216,18 @@ def hardware(device: torch.device) -> str:
             f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
 
 
+def snapshot_name(step: int) -> str:
+    """File name of the resume-file snapshot a run keeps at `step` (see `train(snapshot_at=...)`)."""
+    return f"resume_step{step:07d}.pt"
+
+
 def train(run_dir: Path, config: TrainConfig, steps: int, checkpoint_every_s: float = 300.0, log_every: int = 50,
-          device: torch.device | None = None, data_dir: Path | None = None, progress: bool = True) -> TrainState:
+          device: torch.device | None = None, data_dir: Path | None = None, progress: bool = True,
+          snapshot_at: tuple[int, ...] = ()) -> TrainState:
     """Train (or resume) the run in run_dir until `steps` total optimizer steps; returns the final state.
+
+    snapshot_at: steps after which a copy of the resume file is kept as run_dir/resume_stepNNNNNNN.pt (checkpoints
+    along training; `export(..., resume_name=...)` ships one). They do not change the run's trajectory.
 
     lr at step s (0-based) = config.lr * min(1, (s + 1) / warmup_steps). Writes run_dir/resume.pt every
     checkpoint_every_s seconds of training and at the end, and run_dir/losses.json (the log) at the end.
@@ -188,6 +237,8 @@ def train(run_dir: Path, config: TrainConfig, steps: int, checkpoint_every_s: fl
         raise ValueError(f"steps must be >= 1, got {steps}")
     if checkpoint_every_s <= 0:
         raise ValueError(f"checkpoint_every_s must be > 0, got {checkpoint_every_s}")
+    if any(not 1 <= s <= steps for s in snapshot_at):
+        raise ValueError(f"snapshot_at must lie in [1, steps={steps}], got {tuple(snapshot_at)}")
     device = device or auto_device()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -200,6 +251,7 @@ def train(run_dir: Path, config: TrainConfig, steps: int, checkpoint_every_s: fl
                     commit=git_commit(Path(__file__).resolve().parent), hardware=hardware(device))
     x_all = training_images(config, data_dir).to(device)
     alpha_bar = ddpm_alpha_bars(config.num_timesteps).to(device)
+    levels = torch.tensor(config.timesteps, dtype=torch.long, device=device) if config.timesteps else None
     state.model.train()
     last_ckpt, window = time.perf_counter(), []
     bar = tqdm(total=steps, initial=state.step, desc="DDPM training", disable=not progress, mininterval=5)
@@ -208,7 +260,7 @@ def train(run_dir: Path, config: TrainConfig, steps: int, checkpoint_every_s: fl
         for g in state.opt.param_groups:
             g["lr"] = config.lr * min(1.0, (state.step + 1) / max(config.warmup_steps, 1))
         idx = torch.randint(0, len(x_all), (config.batch_size,), generator=state.gen, device=device)
-        loss = ddpm_loss(state.model, x_all[idx], alpha_bar, state.gen)
+        loss = ddpm_loss(state.model, x_all[idx], alpha_bar, state.gen, levels)
         state.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(state.model.parameters(), GRAD_CLIP)
@@ -223,31 +275,38 @@ def train(run_dir: Path, config: TrainConfig, steps: int, checkpoint_every_s: fl
         bar.update(1)
         now = time.perf_counter()
         state.wall_s += now - t0
-        if now - last_ckpt >= checkpoint_every_s or state.step == steps:
+        if now - last_ckpt >= checkpoint_every_s or state.step == steps or state.step in snapshot_at:
             state.save(resume, config, meta)
             last_ckpt = now
+        if state.step in snapshot_at:
+            shutil.copyfile(resume, run_dir / snapshot_name(state.step))
     bar.close()
     (run_dir / "losses.json").write_text(json.dumps(state.losses) + "\n")
     return state
 
 
-def export(run_dir: Path, out: Path) -> dict:
-    """Ship a run: its EMA weights to `out` (.safetensors) with a provenance JSON beside it, and a copy of its
-    resume file as `out` with suffix .resume.pt (a later session continues training from it: copy it into a run
-    folder as resume.pt and rerun the same train command with more steps)."""
+def export(run_dir: Path, out: Path, resume_name: str = RESUME_FILE, copy_resume: bool = True) -> dict:
+    """Ship a run: its EMA weights to `out` (.safetensors) with a provenance JSON beside it, and (copy_resume) a
+    copy of its resume file as `out` with suffix .resume.pt (a later session continues training from it: copy it
+    into a run folder as resume.pt and rerun the same train command with more steps). resume_name: the run's
+    resume file, or one of its snapshots (`snapshot_name(step)`) to ship the weights at that step."""
     out = Path(out)
-    src = Path(run_dir) / RESUME_FILE
+    src = Path(run_dir) / resume_name
+    if not src.is_file():
+        raise FileNotFoundError(f"{src} is missing: resume_name must be {RESUME_FILE} or a snapshot of the run")
     blob = torch.load(src, map_location="cpu", weights_only=True)
-    config = TrainConfig(**{**blob["config"], "channels": tuple(blob["config"]["channels"])})
+    config = config_from_dict(blob["config"])
     model = build_unet(model_config(config), config.seed)
     model.load_state_dict(blob["ema"])
-    resume_copy = out.with_suffix(".resume.pt")
-    resume_copy.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, resume_copy)
     provenance = dict(blob["meta"], weights="EMA", train_config=blob["config"], steps=blob["step"],
                       images_seen=blob["step"] * config.batch_size, wall_time_s=round(blob["wall_s"], 1),
-                      final_loss=blob["losses"][-1][1] if blob["losses"] else None,
-                      resume_file=resume_copy.name, resume_sha256=sha256_file(resume_copy), losses=blob["losses"])
+                      final_loss=blob["losses"][-1][1] if blob["losses"] else None)
+    if copy_resume:
+        resume_copy = out.with_suffix(".resume.pt")
+        resume_copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, resume_copy)
+        provenance.update(resume_file=resume_copy.name, resume_sha256=sha256_file(resume_copy))
+    provenance["losses"] = blob["losses"]
     return save_weights(model, out, provenance)
 
 
@@ -268,12 +327,20 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     t.add_argument("--checkpoint-every-s", type=float, default=300.0)
+    t.add_argument("--image-size", type=int, default=0, help="downsample to this side by area averaging (0 = native)")
+    t.add_argument("--timesteps", type=int, nargs="*", default=[],
+                   help="train only at these DDPM timesteps (one: a single-level DAE; none: t ~ U{0..T-1})")
+    t.add_argument("--snapshot-at", type=int, nargs="*", default=[],
+                   help="steps at which to keep a copy of the resume file (checkpoints along training)")
     e = sub.add_parser("export", help="write EMA weights + provenance JSON")
     e.add_argument("--run", type=Path, required=True)
     e.add_argument("--out", type=Path, required=True, help="path of the .safetensors file")
+    e.add_argument("--resume-name", default=RESUME_FILE, help="resume file of the run, or a snapshot resume_step*.pt")
+    e.add_argument("--no-resume-copy", action="store_true", help="ship the weights only, without the resume file")
     a = p.parse_args(argv)
     if a.cmd == "export":
-        print(json.dumps({k: v for k, v in export(a.run, a.out).items() if k != "losses"}, indent=2))
+        meta = export(a.run, a.out, resume_name=a.resume_name, copy_resume=not a.no_resume_copy)
+        print(json.dumps({k: v for k, v in meta.items() if k != "losses"}, indent=2))
         return
     if a.threads < 0:
         raise ValueError(f"--threads must be >= 0, got {a.threads}")
@@ -281,7 +348,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(a.threads)
     cfg = TrainConfig(dataset=a.dataset, num_train=a.num_train, channels=tuple(a.channels), batch_size=a.batch_size,
                       lr=a.lr, warmup_steps=a.warmup_steps, ema_decay=a.ema_decay, seed=a.seed)
-    st = train(a.run, cfg, a.steps, checkpoint_every_s=a.checkpoint_every_s)
+    cfg = dataclasses.replace(cfg, image_size=a.image_size, timesteps=tuple(a.timesteps))
+    st = train(a.run, cfg, a.steps, checkpoint_every_s=a.checkpoint_every_s, snapshot_at=tuple(a.snapshot_at))
     print(f"step {st.step}, loss {st.losses[-1][1]:.4f}, wall {st.wall_s:.0f} s")
 
 
