@@ -7,7 +7,7 @@ import torch
 from scipy.stats import multivariate_normal
 
 from lowdim.images.data import load_dataset
-from lowdim.images.guidance import (cfg_eps, class_entropy, confidence_metrics, drop_fraction, pca_basis,
+from lowdim.images.guidance import (cfg_eps, class_entropy, confidence_metrics, drop_fraction, paired_difference, pca_basis,
                                     sample_ancestral, sample_cfg, sample_ddim, timestep_grid)
 from lowdim.images.judge import JudgeConfig, evaluate_judge, fit_temperature, judge_outputs, load_judge, save_judge, train_judge
 from lowdim.images.train import TrainConfig, model_config
@@ -96,6 +96,14 @@ def test_class_entropy_matches_scipy():
     want = sum(multivariate_normal(cov=torch.cov(z[y == c].T).numpy()).entropy() for c in (0, 1)) / 2
     assert class_entropy(f, y, mean, basis) == pytest.approx(float(want), abs=1e-10)
     assert basis.shape == (5, 3) and torch.allclose(basis.T @ basis, torch.eye(3, dtype=torch.float64), atol=1e-12)
+
+
+def test_paired_difference_by_hand():
+    a, b = torch.tensor([1.0, 2.0, 4.0]), torch.tensor([0.0, 1.0, 1.0])
+    mean, se = paired_difference(a, b)  # differences 1, 1, 3: mean 5/3, std sqrt(4/3)
+    assert mean == pytest.approx(5 / 3) and se == pytest.approx(math.sqrt(4 / 3) / math.sqrt(3))
+    with pytest.raises(ValueError, match="same length"):
+        paired_difference(a, b[:2])
 
 
 def test_drop_fraction_by_hand():

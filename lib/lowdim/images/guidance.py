@@ -37,7 +37,8 @@ import torch
 from lowdim.schedules import ddpm_alpha_bars
 
 __all__ = ["cfg_eps", "guided_eps_fn", "timestep_grid", "sample_ancestral", "sample_ddim", "SAMPLERS", "sample_cfg",
-           "confidence_metrics", "pca_basis", "class_entropy", "drop_fraction"]
+           "confidence_metrics", "pca_basis", "class_entropy", "paired_difference",
+           "drop_fraction"]
 
 
 # ---- guided noise prediction (Ho & Salimans 2022, eq. 6) ------------------------------------------------------
@@ -190,6 +191,17 @@ def class_entropy(features: torch.Tensor, labels: torch.Tensor, mean: torch.Tens
             raise ValueError(f"class {int(c)} has {len(zc)} samples; class_entropy needs more than k={k} per class")
         ents.append(0.5 * float(torch.logdet(2 * math.pi * math.e * torch.cov(zc.T).reshape(k, k))))
     return sum(ents) / len(ents)
+
+
+def paired_difference(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    """(mean of a_i - b_i, its standard error std(a - b) / sqrt(N)) for coupled samples a, b of shape (N,).
+
+    Coupling makes the paired standard error smaller than that of two independent means when a and b correlate.
+    """
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"a and b must be 1-D of the same length >= 2, got {tuple(a.shape)} and {tuple(b.shape)}")
+    d = a.double() - b.double()
+    return float(d.mean()), float(d.std() / math.sqrt(len(d)))
 
 
 def drop_fraction(p_w: torch.Tensor, p_0: torch.Tensor, tol: float = 0.0) -> float:
