@@ -218,7 +218,7 @@ sweep_seconds = time.perf_counter() - t_sweep
 print(f"{len(df)} sweeps of {len(labels)} samples: {sweep_seconds:.0f} s")
 df.style.format({c: "{:.3f}" for c in df.columns if c not in ("sampler", "w")}).hide(axis="index")
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "Classifier-free guidance on our MNIST DDPM, judged by the independent CNN: E[1/p(c|x)] (error bars: one standard error), E[p(c|x)], the share of samples with p(c|x) > 0.8, the judge's accuracy on the samples, and the per-class covariance entropy of the judge's features and of the pixels (top principal axes of real test data), against the guidance strength w, for the ancestral (SDE) and DDIM (ODE) samplers with the same noise at every w. Dashed: the same quantities on real test images with the same number per class. Made by notebook ch09_guidance_images.", "name": "fig-ch09-metrics"}}
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "Classifier-free guidance on our MNIST DDPM, judged by the independent CNN: E[1/p(c|x)] (error bars: one standard error), E[p(c|x)], the share of samples with p(c|x) > 0.8, the judge's accuracy on the samples, and the per-class covariance entropy of the judge's features and of the pixels (top principal axes of real test data), against the guidance strength w (E[1/p] on a log scale), for the ancestral (SDE) and DDIM (ODE) samplers with the same noise at every w. Dashed: the same quantities on real test images with the same number per class. Made by notebook ch09_guidance_images.", "name": "fig-ch09-metrics"}}
 panels = [("mean_inv_p", "E[1/p(c | x)]"), ("mean_p", "E[p(c | x)]"), ("frac_confident", f"P(p(c | x) > {threshold})"),
           ("judge_accuracy", "judge accuracy on samples"), ("feature_entropy", "feature entropy (nats)"),
           ("pixel_entropy", "pixel entropy (nats)")]
@@ -229,7 +229,7 @@ for ax, (col, lab) in zip(axes.ravel(), panels):
         ax.errorbar(d.w, d[col], yerr=d.se_inv_p if col == "mean_inv_p" else None, fmt=style, ms=4, capsize=3,
                     label=title)
     ax.axhline(real[col], color="k", ls=":", lw=1, label="real test images")
-    ax.set(xlabel="guidance strength w", ylabel=lab)
+    ax.set(xlabel="guidance strength w", ylabel=lab, yscale="log" if col == "mean_inv_p" else "linear")
 axes[0, 0].legend(fontsize=8)
 plt.tight_layout()
 plt.show()
@@ -305,8 +305,8 @@ for name, (title, _) in SAMPLERS.items():
     rec.add(item="P3 Thm (reconstructed), real images", figure="fig-ch09-metrics",
             quantity=f"{title}: guidance strengths w > 0 where E[1/p] is below w = 0 (paired, > 2 s.e.)",
             ours=len(below), expected=n_w, tolerance=0, kind="abs", source="claim",
-            note=f"E[1/p] from {d.mean_inv_p.loc[0.0]:.3f} (w = 0) to " + ", ".join(
-                f"{d.mean_inv_p.loc[w]:.3f} ({m:+.3f} ± {se:.3f})" for w, (m, se) in zip(positive_ws, diffs))
+            note=f"E[1/p] from {d.mean_inv_p.loc[0.0]:.4g} (w = 0) to " + ", ".join(
+                f"{d.mean_inv_p.loc[w]:.4g} ({m:+.3g} ± {se:.2g})" for w, (m, se) in zip(positive_ws, diffs))
                  + f" at w = {', '.join(f'{w:g}' for w in positive_ws)}; judge p, not the data's posterior")
     rec.add(item="P3 Thm (reconstructed), real images", figure="fig-ch09-metrics",
             quantity=f"{title}: E[1/p] at w = {w_max:g} / at w = 0", ours=d.mean_inv_p.loc[w_max] / d.mean_inv_p.loc[0.0],
@@ -341,8 +341,8 @@ def sentence(v: dict) -> str:
              + (f" (above it at $w$ = {', '.join(f'{w:g}' for w in v['above'])})" if v["above"] else ""))
     ents = "; ".join(f"the {s} entropy {'falls' if v['ent_down'][s] else 'does not fall'} "
                      f"({d[f'{s}_entropy'].loc[0.0]:.2f} → {d[f'{s}_entropy'].loc[w_max]:.2f} nats)" for s in ("feature", "pixel"))
-    return (f"*{title}*: $\\mathbb E[1/p]$ goes from {d.mean_inv_p.loc[0.0]:.3f} at $w = 0$ to "
-            f"{d.mean_inv_p.loc[w_max]:.3f} at $w = {w_max:g}$ and {claim}; the mean confidence "
+    return (f"*{title}*: $\\mathbb E[1/p]$ goes from {d.mean_inv_p.loc[0.0]:.4g} at $w = 0$ to "
+            f"{d.mean_inv_p.loc[w_max]:.4g} at $w = {w_max:g}$ and {claim}; the mean confidence "
             f"{'rises' if v['conf_up'] else 'does not rise'} ({d.mean_p.loc[0.0]:.3f} → {d.mean_p.loc[w_max]:.3f}); "
             f"{ents}; between {100 * min(v['worse']):.0f} % and {100 * max(v['worse']):.0f} % of the coupled samples "
             f"are made worse than at $w = 0$.")

@@ -139,3 +139,15 @@ def test_bad_conditional_parameters_are_named(tmp_path):
         train(tmp_path, TrainConfig(**{**COND, "num_classes": -1}), steps=2, progress=False)
     with pytest.raises(ValueError, match="num_classes must be >= 10"):
         train(tmp_path, TrainConfig(**{**COND, "num_classes": 5}), steps=2, progress=False)
+
+
+def test_conditional_export_loads_and_samples_with_guidance(tmp_path):
+    from lowdim.images.guidance import sample_cfg
+
+    main(["train", "--run", str(tmp_path / "run"), "--steps", "3", "--dataset", "digits", "--channels", "8", "16", "16",
+          "--batch-size", "8", "--threads", "1", "--num-classes", "10", "--label-dropout", "0.15"])
+    meta = export(tmp_path / "run", tmp_path / "cond.safetensors")
+    assert meta["train_config"]["num_classes"] == 10 and meta["train_config"]["label_dropout"] == 0.15
+    model, _ = load_weights(tmp_path / "cond.safetensors")
+    assert model.config.num_class_embeds == 11
+    assert sample_cfg(model, torch.arange(4), 2.0, "ddim", 3, seed=0).shape == (4, 1, 8, 8)
