@@ -130,6 +130,16 @@ info["parameters"] = num_params
 info["label dropout"] = (provenance.get("train_config") or {}).get("label_dropout")
 pd.Series(info, name="value").to_frame()
 
+# %% tags=["remove-input"]
+n_train = (provenance.get("train_config") or {}).get("num_train") or len(data.y_train)
+display(Markdown(
+    f"**This build's model** ({provenance.get('source', 'shipped weights')}): {num_params:,} parameters, "
+    f"{provenance['steps']:,} optimizer steps, {provenance['images_seen']:,} training images seen, i.e. "
+    f"{provenance['images_seen'] / n_train:.1f} passes over its {n_train:,} training images, in "
+    f"{provenance['wall_time_s'] / 60:.0f} minutes; final training loss {provenance['final_loss']:.4f}. "
+    f"The unconditional branch learns from only {100 * info['label dropout']:.0f} % of the images seen, so it is the "
+    "less trained of the two estimates that guidance combines."))
+
 # %% [markdown]
 # ## The judge
 #
