@@ -232,7 +232,7 @@ df.style.format({c: "{:.3f}" for c in df.columns if c not in ("sampler", "w")}).
 panels = [("mean_inv_p", "E[1/p(c | x)]"), ("mean_p", "E[p(c | x)]"), ("frac_confident", f"P(p(c | x) > {threshold})"),
           ("judge_accuracy", "judge accuracy on samples"), ("feature_entropy", "feature entropy (nats)"),
           ("pixel_entropy", "pixel entropy (nats)")]
-fig, axes = plt.subplots(2, 3, figsize=(11, 6.4))
+fig, axes = plt.subplots(2, 3, figsize=(10, 6.4))
 for ax, (col, lab) in zip(axes.ravel(), panels):
     for (name, (title, _)), style in zip(SAMPLERS.items(), ("o-", "s--")):
         d = df[df.sampler == name]
@@ -256,7 +256,7 @@ def grid(images: torch.Tensor, ncol: int) -> np.ndarray:
     return canvas.numpy()
 
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 0.75 * len(guidance_ws) + 0.8))
+fig, axes = plt.subplots(1, 2, figsize=(10, 0.75 * len(guidance_ws) + 0.8))
 for ax, (name, (title, _)) in zip(axes, SAMPLERS.items()):
     ax.imshow(grid(torch.cat([samples[name, w][:K] for w in guidance_ws]), K), cmap="gray_r", vmin=0, vmax=1)
     ax.set_yticks([(i + 0.5) * 28 for i in range(len(guidance_ws))], [f"w = {w:g}" for w in guidance_ws])
@@ -278,7 +278,7 @@ w_max = max(guidance_ws)
 positive_ws = [w for w in guidance_ws if w > 0]
 drops = {name: [drop_fraction(logp_c[name, w].exp(), logp_c[name, 0.0].exp(), drop_tol) for w in positive_ws]
          for name in SAMPLERS}
-fig, axes = plt.subplots(1, 3, figsize=(11, 3.6))
+fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
 for (name, (title, _)), style in zip(SAMPLERS.items(), ("o-", "s--")):
     axes[0].plot(positive_ws, drops[name], style, label=title)
 axes[0].set(xlabel="guidance strength w", ylabel="share made worse than at w = 0", ylim=(0, None))
