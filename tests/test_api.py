@@ -16,7 +16,7 @@ MODULES = ["lowdim.checks", "lowdim.schedules", "lowdim.metrics",
            "lowdim.representation.curves", "lowdim.representation.dae", "lowdim.representation.ensemble",
            "lowdim.representation.theory", "lowdim.density.formula", "lowdim.density.likelihood",
            "lowdim.density.app_experiments", "lowdim.guidance.samplers", "lowdim.guidance.theorem",
-           "lowdim.book.reproduction", "lowdim.book.text"]
+           "lowdim.images.guidance", "lowdim.book.reproduction", "lowdim.book.text"]
 PACKAGE = pathlib.Path(lowdim.__file__).parent
 
 

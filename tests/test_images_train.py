@@ -87,6 +87,72 @@ def test_ddim_sampling_shapes_and_determinism(tmp_path):
     assert a.shape == (3, 1, 8, 8) and torch.equal(a, b)
 
 
+COND = dict(TINY, num_classes=10, label_dropout=0.2)
+
+
+def test_conditional_run_lowers_the_loss_and_resumes_bit_identically(tmp_path):
+    cfg = TrainConfig(**COND)
+    straight = train(tmp_path / "a", cfg, steps=12, progress=False)
+    train(tmp_path / "b", cfg, steps=5, progress=False)
+    resumed = train(tmp_path / "b", cfg, steps=12, progress=False)
+    assert resumed.step == 12 and _same(straight.model, resumed.model) and _same(straight.ema, resumed.ema)
+    assert torch.equal(straight.gen.get_state(), resumed.gen.get_state())
+    assert straight.model.config.num_class_embeds == 11  # K classes + the null id K
+    longer = train(tmp_path / "c", cfg, steps=80, log_every=10, progress=False)
+    assert longer.losses[-1][1] < 0.6 * longer.losses[0][1], longer.losses
+
+
+def test_the_label_changes_the_conditional_prediction(tmp_path):
+    state = train(tmp_path / "a", TrainConfig(**COND), steps=30, progress=False)
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([500, 500])
+    with torch.no_grad():
+        a = state.ema(x, t, class_labels=torch.tensor([3, 3])).sample
+        b = state.ema(x, t, class_labels=torch.tensor([10, 10])).sample
+    assert not torch.allclose(a, b)
+
+
+def test_label_dropout_replaces_about_the_requested_fraction():
+    from lowdim.images.train import drop_labels
+
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (20000,), generator=gen)
+    out = drop_labels(labels, 10, 0.15, gen)
+    dropped = (out == 10).double().mean().item()
+    assert abs(dropped - 0.15) < 4 * (0.15 * 0.85 / 20000) ** 0.5  # 4 binomial standard errors
+    assert torch.equal(out[out != 10], labels[out != 10])
+
+
+def test_unconditional_config_and_old_resume_files_still_load(tmp_path):
+    state = train(tmp_path / "a", TrainConfig(**TINY), steps=2, progress=False)
+    assert state.model.config.num_class_embeds is None
+    blob = torch.load(tmp_path / "a" / "resume.pt", weights_only=True)  # a resume file written before the fields
+    for key in ("num_classes", "label_dropout"):
+        del blob["config"][key]
+    torch.save(blob, tmp_path / "a" / "resume.pt")
+    assert train(tmp_path / "a", TrainConfig(**TINY), steps=3, progress=False).step == 3
+
+
+def test_bad_conditional_parameters_are_named(tmp_path):
+    with pytest.raises(ValueError, match="label_dropout"):
+        train(tmp_path, TrainConfig(**{**COND, "label_dropout": 1.0}), steps=2, progress=False)
+    with pytest.raises(ValueError, match="label_dropout"):
+        train(tmp_path, TrainConfig(**{**TINY, "label_dropout": 0.1}), steps=2, progress=False)
+    with pytest.raises(ValueError, match="num_classes"):
+        train(tmp_path, TrainConfig(**{**COND, "num_classes": -1}), steps=2, progress=False)
+    with pytest.raises(ValueError, match="num_classes must be >= 10"):
+        train(tmp_path, TrainConfig(**{**COND, "num_classes": 5}), steps=2, progress=False)
+
+
+def test_conditional_export_loads_and_samples_with_guidance(tmp_path):
+    from lowdim.images.guidance import sample_cfg
+
+    main(["train", "--run", str(tmp_path / "run"), "--steps", "3", "--dataset", "digits", "--channels", "8", "16", "16",
+          "--batch-size", "8", "--threads", "1", "--num-classes", "10", "--label-dropout", "0.15"])
+    meta = export(tmp_path / "run", tmp_path / "cond.safetensors")
+    assert meta["train_config"]["num_classes"] == 10 and meta["train_config"]["label_dropout"] == 0.15
+    model, _ = load_weights(tmp_path / "cond.safetensors")
+    assert model.config.num_class_embeds == 11
+    assert sample_cfg(model, torch.arange(4), 2.0, "ddim", 3, seed=0).shape == (4, 1, 8, 8)
 def test_downsample_is_exact_area_averaging():
     x = torch.arange(2 * 28 * 28, dtype=torch.float32).reshape(2, 1, 28, 28)
     y = lowdim_train.downsample(x, 16)
@@ -117,13 +183,13 @@ def test_single_level_loss_draws_only_that_timestep():
     seen = []
 
     class Spy(torch.nn.Module):
-        def forward(self, x, t):
+        def forward(self, x, t, class_labels=None):
             seen.append(t.clone())
             return type("Out", (), {"sample": torch.zeros_like(x)})()
 
     gen = torch.Generator().manual_seed(0)
     ab = torch.linspace(0.99, 0.01, 1000, dtype=torch.float64)
-    lowdim_train.ddpm_loss(Spy(), torch.zeros(64, 1, 4, 4), ab, gen, torch.tensor([7, 300]))
+    lowdim_train.ddpm_loss(Spy(), torch.zeros(64, 1, 4, 4), ab, gen, timesteps=torch.tensor([7, 300]))
     assert set(seen[0].tolist()) == {7, 300}
     lowdim_train.ddpm_loss(Spy(), torch.zeros(64, 1, 4, 4), ab, gen)
     assert len(set(seen[1].tolist())) > 10

@@ -68,9 +68,11 @@ def test_save_collect_and_report(tmp_path, monkeypatch):
 
 
 def test_parts_come_from_the_chapter_number():
-    assert [reproduction.part_of(nb)[0] for nb in ("ch01_molrg", "ch03_x", "ch04_density", "ch05_y", "ch06_guidance",
-                                                   "ch07_z", "ch08_real_images", "ch12_w", "appendix")] == [
-        "Paper 1", "Paper 1", "Paper 2", "Paper 2", "Paper 3", "Paper 3", "Real images", "Real images", "Other"]
+    names = ("ch01_molrg", "ch03_x", "ch04_density", "ch05_y", "ch06_guidance", "ch07_z", "ch08_real_images",
+             "ch09_guidance_images", "ch10_memorization", "ch11_likelihood_images", "ch12_w", "appendix")
+    assert [reproduction.part_of(nb)[0] for nb in names] == [
+        "Paper 1", "Paper 1", "Paper 2", "Paper 2", "Paper 3", "Paper 3", "Paper 1", "Paper 3", "Paper 1", "Paper 2",
+        "Real images", "Other"]
 
 
 def test_text_keeps_math_and_escapes_markup():

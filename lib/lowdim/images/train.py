@@ -18,6 +18,11 @@ Every random draw of the loop (minibatch indices, t, eps) comes from one torch.G
 the resume file stores its state with the model, EMA, optimizer, step counter and accumulated wall time, so that
 stopping and resuming reproduces the uninterrupted run exactly (same device and thread count). The resume file is
 written atomically every `checkpoint_every_s` seconds and at the end.
+
+Class-conditional runs (num_classes = K > 0; Ho & Salimans 2022, classifier-free guidance): the UNet gets a class
+embedding table of K + 1 rows, the last id K being the null class; each training label is replaced by K with
+probability label_dropout (one uniform per image, from the same generator, drawn after the minibatch indices), so
+the one network learns both eps(x_t, t, c) and the unconditional eps(x_t, t, null).
 """
 
 from __future__ import annotations
@@ -43,7 +48,9 @@ from lowdim.images.data import DATASETS, IMAGE_SHAPES, load_dataset
 from lowdim.images.unet import NUM_TIMESTEPS, build_unet, save_weights, sha256_file, unet_config
 from lowdim.schedules import ddpm_alpha_bars
 
-__all__ = ["RESUME_FILE", "GRAD_CLIP", "ema_decay_at", "update_ema", "TrainConfig", "training_images", "ddpm_loss", "TrainState", "model_config", "new_state", "load_state", "auto_device", "git_commit", "hardware", "train", "export", "downsample", "config_from_dict", "snapshot_name"]
+__all__ = ["RESUME_FILE", "GRAD_CLIP", "ema_decay_at", "update_ema", "TrainConfig", "training_images", "training_labels",
+           "drop_labels", "downsample", "ddpm_loss", "TrainState", "model_config", "config_from_dict", "new_state",
+           "load_state", "auto_device", "git_commit", "hardware", "snapshot_name", "train", "export"]
 
 RESUME_FILE = "resume.pt"
 GRAD_CLIP = 1.0  # max gradient norm (Ho et al. 2020)
@@ -74,6 +81,8 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     num_timesteps: int = NUM_TIMESTEPS
+    num_classes: int = 0          # 0 = unconditional; K > 0: class embedding with K + 1 ids (id K = null class)
+    label_dropout: float = 0.0    # probability a label is replaced by the null id K (classifier-free guidance)
     image_size: int = 0           # 0 = the dataset's native side, else images downsampled to image_size (area average)
     timesteps: tuple[int, ...] = ()  # () = t ~ U{0..T-1}; else t uniform over these (one entry: a single-level DAE)
 
@@ -84,7 +93,10 @@ class TrainConfig:
         checks = [("num_train", self.num_train >= 0, ">= 0"), ("batch_size", self.batch_size >= 1, ">= 1"),
                   ("lr", 0 < self.lr < 1, "in (0, 1)"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
                   ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
-                  ("num_timesteps", self.num_timesteps >= 2, ">= 2")]
+                  ("num_timesteps", self.num_timesteps >= 2, ">= 2"),
+                  ("num_classes", self.num_classes >= 0, ">= 0 (0 = unconditional)"),
+                  ("label_dropout", 0 <= self.label_dropout < 1 and (self.num_classes > 0 or self.label_dropout == 0),
+                   "in [0, 1), and 0 when num_classes = 0")]
         side = IMAGE_SHAPES[self.dataset][1]
         checks += [("image_size", self.image_size == 0 or 4 <= self.image_size <= side, f"0 or in [4, {side}]"),
                    ("timesteps", all(0 <= t < self.num_timesteps for t in self.timesteps)
@@ -105,6 +117,24 @@ def training_images(config: TrainConfig, data_dir: Path | None = None) -> torch.
     return downsample(x, config.image_size) if config.image_size else x
 
 
+def training_labels(config: TrainConfig, data_dir: Path | None = None) -> torch.Tensor:
+    """The labels (N,) int64 of `training_images`, each checked to lie in [0, num_classes)."""
+    ds = load_dataset(config.dataset) if data_dir is None else load_dataset(config.dataset, data_dir)
+    y = ds.y_train[: config.num_train] if config.num_train else ds.y_train
+    if int(y.max()) >= config.num_classes:
+        raise ValueError(f"num_classes must be >= {int(y.max()) + 1} for {config.dataset}, got {config.num_classes}")
+    return y
+
+
+def drop_labels(labels: torch.Tensor, num_classes: int, label_dropout: float, gen: torch.Generator) -> torch.Tensor:
+    """labels (B,) with each entry replaced by the null id num_classes with probability label_dropout.
+
+    One uniform per entry is drawn from gen (also when label_dropout = 0, so the stream does not depend on it).
+    """
+    drop = torch.rand(labels.shape, generator=gen, device=gen.device) < label_dropout
+    return torch.where(drop, torch.full_like(labels, num_classes), labels)
+
+
 def downsample(x: torch.Tensor, size: int) -> torch.Tensor:
     """Area-average (N, C, H, W) images to (N, C, size, size): each output pixel is the mean of the input pixels its
     cell [i H/size, (i+1) H/size) x [j H/size, (j+1) H/size) covers, pixels cut by a cell border weighted by the
@@ -121,11 +151,11 @@ def downsample(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def ddpm_loss(model, x0: torch.Tensor, alpha_bar: torch.Tensor, gen: torch.Generator,
-              timesteps: torch.Tensor | None = None) -> torch.Tensor:
-    """L_simple on one batch: mean over pixels and batch of (eps - eps_theta(x_t, t))^2, t and eps drawn from gen.
+              class_labels: torch.Tensor | None = None, timesteps: torch.Tensor | None = None) -> torch.Tensor:
+    """L_simple on one batch: mean over pixels and batch of (eps - eps_theta(x_t, t[, c]))^2, t and eps from gen.
 
-    x0: (B, C, H, W); alpha_bar: (T,) float64; timesteps: None (t ~ U{0..T-1}) or (K,) int64, t uniform over them.
-    -> scalar loss.
+    x0: (B, C, H, W); alpha_bar: (T,) float64; class_labels: (B,) int64 or None (unconditional); timesteps: None
+    (t ~ U{0..T-1}) or (K,) int64, t uniform over them.  -> scalar loss.
     """
     if timesteps is None:
         t = torch.randint(0, len(alpha_bar), (x0.shape[0],), generator=gen, device=gen.device)
@@ -134,7 +164,7 @@ def ddpm_loss(model, x0: torch.Tensor, alpha_bar: torch.Tensor, gen: torch.Gener
     eps = torch.randn(x0.shape, generator=gen, device=gen.device, dtype=x0.dtype)
     ab = alpha_bar.to(x0.device)[t].to(x0.dtype).view(-1, 1, 1, 1)
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
-    return torch.mean((model(xt, t).sample - eps) ** 2)
+    return torch.mean((model(xt, t, class_labels=class_labels).sample - eps) ** 2)
 
 
 @dataclass
@@ -160,9 +190,11 @@ class TrainState:
 
 
 def model_config(config: TrainConfig) -> dict:
-    """UNet2DModel keyword arguments for the run: the dataset's image shape and the run's channels."""
+    """UNet2DModel keyword arguments for the run: the dataset's image shape, the run's channels and, for a
+    conditional run, a class embedding of num_classes + 1 ids (the last one is the null class)."""
     channels, side = IMAGE_SHAPES[config.dataset]
-    return unet_config(sample_size=config.image_size or side, in_channels=channels, channels=config.channels)
+    extra = dict(num_class_embeds=config.num_classes + 1) if config.num_classes else {}
+    return unet_config(sample_size=config.image_size or side, in_channels=channels, channels=config.channels, **extra)
 
 
 def config_from_dict(stored: dict) -> TrainConfig:
@@ -250,6 +282,7 @@ def train(run_dir: Path, config: TrainConfig, steps: int, checkpoint_every_s: fl
         meta = dict(command=" ".join([Path(sys.executable).name, "-m", "lowdim.images.train"] + sys.argv[1:]),
                     commit=git_commit(Path(__file__).resolve().parent), hardware=hardware(device))
     x_all = training_images(config, data_dir).to(device)
+    y_all = training_labels(config, data_dir).to(device) if config.num_classes else None
     alpha_bar = ddpm_alpha_bars(config.num_timesteps).to(device)
     levels = torch.tensor(config.timesteps, dtype=torch.long, device=device) if config.timesteps else None
     state.model.train()
@@ -260,7 +293,8 @@ def train(run_dir: Path, config: TrainConfig, steps: int, checkpoint_every_s: fl
         for g in state.opt.param_groups:
             g["lr"] = config.lr * min(1.0, (state.step + 1) / max(config.warmup_steps, 1))
         idx = torch.randint(0, len(x_all), (config.batch_size,), generator=state.gen, device=device)
-        loss = ddpm_loss(state.model, x_all[idx], alpha_bar, state.gen, levels)
+        labels = None if y_all is None else drop_labels(y_all[idx], config.num_classes, config.label_dropout, state.gen)
+        loss = ddpm_loss(state.model, x_all[idx], alpha_bar, state.gen, labels, levels)
         state.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(state.model.parameters(), GRAD_CLIP)
@@ -327,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     t.add_argument("--checkpoint-every-s", type=float, default=300.0)
+    t.add_argument("--num-classes", type=int, default=0, help="K > 0: class-conditional with null id K (0 = off)")
+    t.add_argument("--label-dropout", type=float, default=0.0, help="probability a label becomes the null id")
     t.add_argument("--image-size", type=int, default=0, help="downsample to this side by area averaging (0 = native)")
     t.add_argument("--timesteps", type=int, nargs="*", default=[],
                    help="train only at these DDPM timesteps (one: a single-level DAE; none: t ~ U{0..T-1})")
@@ -347,8 +383,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     cfg = TrainConfig(dataset=a.dataset, num_train=a.num_train, channels=tuple(a.channels), batch_size=a.batch_size,
-                      lr=a.lr, warmup_steps=a.warmup_steps, ema_decay=a.ema_decay, seed=a.seed)
-    cfg = dataclasses.replace(cfg, image_size=a.image_size, timesteps=tuple(a.timesteps))
+                      lr=a.lr, warmup_steps=a.warmup_steps, ema_decay=a.ema_decay, seed=a.seed,
+                      num_classes=a.num_classes, label_dropout=a.label_dropout, image_size=a.image_size,
+                      timesteps=tuple(a.timesteps))
     st = train(a.run, cfg, a.steps, checkpoint_every_s=a.checkpoint_every_s, snapshot_at=tuple(a.snapshot_at))
     print(f"step {st.step}, loss {st.losses[-1][1]:.4f}, wall {st.wall_s:.0f} s")
 

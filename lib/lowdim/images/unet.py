@@ -48,14 +48,18 @@ def timestep_for_sigma(sigma: float, num_timesteps: int = NUM_TIMESTEPS) -> floa
 
 
 def unet_config(sample_size: int = 28, in_channels: int = 1, channels: tuple[int, ...] = (32, 64, 64),
-                norm_num_groups: int = 8, layers_per_block: int = 1) -> dict:
-    """Keyword arguments of UNet2DModel: plain down/up blocks, attention in the lowest level only."""
+                norm_num_groups: int = 8, layers_per_block: int = 1, num_class_embeds: int = 0) -> dict:
+    """Keyword arguments of UNet2DModel: plain down/up blocks, attention in the lowest level only; with
+    num_class_embeds = M > 0 a learned class embedding table of M ids added to the time embedding."""
     if len(channels) < 2:
         raise ValueError(f"channels must have at least 2 levels, got {channels}")
     if any(c % norm_num_groups for c in channels):
         raise ValueError(f"every entry of channels must be divisible by norm_num_groups={norm_num_groups}, got {channels}")
+    if num_class_embeds < 0:
+        raise ValueError(f"num_class_embeds must be >= 0, got {num_class_embeds}")
     n = len(channels)
-    return dict(sample_size=sample_size, in_channels=in_channels, out_channels=in_channels,
+    extra = dict(class_embed_type=None, num_class_embeds=num_class_embeds) if num_class_embeds else {}
+    return dict(**extra, sample_size=sample_size, in_channels=in_channels, out_channels=in_channels,
                 block_out_channels=tuple(channels), layers_per_block=layers_per_block,
                 norm_num_groups=norm_num_groups, attention_head_dim=8,
                 down_block_types=("DownBlock2D",) * (n - 1) + ("AttnDownBlock2D",),
