@@ -261,7 +261,7 @@ for ax, (name, (title, _)) in zip(axes, SAMPLERS.items()):
     ax.imshow(grid(torch.cat([samples[name, w][:K] for w in guidance_ws]), K), cmap="gray_r", vmin=0, vmax=1)
     ax.set_yticks([(i + 0.5) * 28 for i in range(len(guidance_ws))], [f"w = {w:g}" for w in guidance_ws])
     ax.set_xticks([(k + 0.5) * 28 for k in range(K)], [str(k) for k in range(K)])
-    ax.set_title(title, fontsize=11)
+    ax.set_title(title, fontsize=11), ax.grid(False)
 plt.tight_layout()
 plt.show()
 
