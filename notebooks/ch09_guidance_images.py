@@ -58,7 +58,7 @@ drop_tol = 0.01  # a sample counts as made worse when p(c | x) falls by more tha
 
 # %% tags=["remove-input"]
 from lowdim.book.page import Chapter
-from lowdim.book.style import use_book_style
+from lowdim.book.style import relabel, use_book_style
 
 chapter = Chapter("ch09_guidance_images", globals(), arxiv=["2505.01382v1"])
 chapter.header()
@@ -226,7 +226,12 @@ for name, (title, steps) in SAMPLERS.items():
 df = pd.DataFrame(sweep)
 sweep_seconds = time.perf_counter() - t_sweep
 print(f"{len(df)} sweeps of {len(labels)} samples: {sweep_seconds:.0f} s")
-df.style.format({c: "{:.3f}" for c in df.columns if c not in ("sampler", "w")}).hide(axis="index")
+shown = {"sampler": "sampler", "w": "w", "mean_inv_p": "E[1/p]", "se_inv_p": "s.e.", "mean_p": "E[p]",
+         "frac_confident": f"P(p > {threshold})", "judge_accuracy": "judge accuracy", "feature_entropy": "feature entropy",
+         "pixel_entropy": "pixel entropy"}
+print("images / s: " + ", ".join(f"{name} {df[df.sampler == name].images_per_s.mean():.1f}" for name in SAMPLERS))
+relabel(df[list(shown)].style.format({c: "{:.3f}" for c in shown if c not in ("sampler", "w")}).hide(axis="index"),
+        shown)
 
 # %% tags=["remove-input"] mystnb={"figure": {"caption": "Classifier-free guidance on our MNIST DDPM, judged by the independent CNN: E[1/p(c|x)] (error bars: one standard error), E[p(c|x)], the share of samples with p(c|x) > 0.8, the judge's accuracy on the samples, and the per-class covariance entropy of the judge's features and of the pixels (top principal axes of real test data), against the guidance strength w (E[1/p] on a log scale), for the ancestral (SDE) and DDIM (ODE) samplers with the same noise at every w. Dashed: the same quantities on real test images with the same number per class. Made by notebook ch09_guidance_images.", "name": "fig-ch09-metrics"}}
 panels = [("mean_inv_p", "E[1/p(c | x)]"), ("mean_p", "E[p(c | x)]"), ("frac_confident", f"P(p(c | x) > {threshold})"),
