@@ -288,7 +288,7 @@ ax.set_zorder(ax2.get_zorder() + 1)
 ax.patch.set_visible(False)
 ax.set_xlabel(r"sub-process log-SNR $\lambda = \log((1-s)/s)$")
 ax.set_ylabel("mean |integrand| (nats)")
-ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, frameon=False)
+ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
 plt.show()
 
 # %% [markdown]
