@@ -27,7 +27,7 @@ from torch import nn
 
 from lowdim.images.data import load_dataset
 from lowdim.images.train import git_commit, hardware
-from lowdim.images.unet import sha256_file
+from lowdim.images.unet import checked_provenance, sha256_file
 
 __all__ = ["JudgeConfig", "Judge", "train_judge", "fit_temperature", "judge_outputs", "evaluate_judge", "save_judge",
            "load_judge"]
@@ -178,13 +178,7 @@ def save_judge(judge: Judge, config: JudgeConfig, path: Path, provenance: dict) 
 def load_judge(path: Path) -> tuple[Judge, dict]:
     """A judge written by `save_judge`, its sha256 checked. -> (judge in eval mode, provenance)."""
     path = Path(path)
-    meta_path = path.with_suffix(".json")
-    for p in (path, meta_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p} is missing (the shipped judge lives in data/checkpoints/)")
-    meta = json.loads(meta_path.read_text())
-    if sha256_file(path) != meta["sha256"]:
-        raise ValueError(f"{path} does not match the sha256 recorded in {meta_path}: the file is corrupted")
+    meta = checked_provenance(path, "judge")
     cfg = meta["judge_config"]
     in_ch, side, k = meta["shape"]
     judge = Judge(in_ch, side, k, tuple(cfg["channels"]), cfg["hidden"])

@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from lowdim.schedules import ddpm_alpha_bars, ddpm_sigmas
 
-__all__ = ["NUM_TIMESTEPS", "timestep_for_sigma", "unet_config", "build_unet", "sha256_file", "save_weights", "load_weights", "load_pretrained_folder", "sample_ddim"]
+__all__ = ["NUM_TIMESTEPS", "timestep_for_sigma", "unet_config", "build_unet", "sha256_file", "save_weights", "checked_provenance", "load_weights", "load_pretrained_folder", "sample_ddim"]
 
 NUM_TIMESTEPS = 1000  # linear beta from 1e-4 to 0.02 (lowdim.schedules.ddpm_alpha_bars defaults)
 
@@ -96,20 +96,27 @@ def save_weights(model: UNet2DModel, path: Path, provenance: dict) -> dict:
     return record
 
 
+def checked_provenance(path: Path, what: str) -> dict:
+    """The provenance JSON beside weights `path` (same name, suffix .json), after checking that both files exist and
+    that the weights' sha256 is the recorded one. Raises FileNotFoundError / ValueError naming the file."""
+    meta_path = path.with_suffix(".json")
+    for p in (path, meta_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p} is missing (the shipped {what} lives in data/checkpoints/)")
+    meta = json.loads(meta_path.read_text())
+    got = sha256_file(path)
+    if got != meta["sha256"]:
+        raise ValueError(f"{path} has sha256 {got}, but {meta_path} records {meta['sha256']}: the file is corrupted")
+    return meta
+
+
 def load_weights(path: Path) -> tuple[UNet2DModel, dict]:
     """Load weights written by `save_weights`, checking the sha256 recorded in the provenance JSON.
 
     -> (model in eval mode on the CPU, provenance dict). Raises FileNotFoundError / ValueError naming the file.
     """
     path = Path(path)
-    meta_path = path.with_suffix(".json")
-    for p in (path, meta_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p} is missing (the shipped checkpoint lives in data/checkpoints/)")
-    meta = json.loads(meta_path.read_text())
-    got = sha256_file(path)
-    if got != meta["sha256"]:
-        raise ValueError(f"{path} has sha256 {got}, but {meta_path} records {meta['sha256']}: the file is corrupted")
+    meta = checked_provenance(path, "checkpoint")
     model = UNet2DModel.from_config(meta["config"])
     model.load_state_dict(load_file(str(path)))
     return model.eval(), meta
