@@ -84,6 +84,42 @@ def test_hutchinson_is_exact_in_1d_and_unbiased_in_2d():
     assert float(err.std(0).min()) > 1e-3  # and it really is random in 2-D
 
 
+def test_per_probe_estimates_average_to_the_k_probe_estimate_and_nodes_follow_the_path():
+    x = torch.tensor([[0.0, 0.0], [1.0, 2.0], [-1.0, 0.5]], dtype=DTYPE)
+    nodes = torch.tensor([-3.0, 8.0, 0.5], dtype=DTYPE)  # any order
+    est = L.pf_ode_log_density(x, *parts(GM2), divergence="hutchinson", num_probes=6, seed=2, rtol=1e-7, atol=1e-9,
+                               logsnr_nodes=nodes)
+    assert est.probe_log_probs.shape == (6, 3) and est.stderr.shape == (3,)
+    # the K-probe divergence is the mean of the per-probe ones, and the integral is linear: one solve, K integrals
+    np.testing.assert_allclose(est.log_prob.numpy(), est.probe_log_probs.mean(0).numpy(), rtol=0, atol=1e-12)
+    exact = GM2.log_prob(x, 1e-12)
+    assert float(((est.log_prob - exact).abs() / est.stderr).max()) < 5.0  # unbiased: within 5 of its own s.e.
+    assert float(est.stderr.min()) > 1e-4  # the probes really differ in 2-D
+    # the path at the nodes: integrate the ODE for x alone to each node (no divergence) and compare
+    for j, lam in enumerate(nodes):
+        alone = L.pf_ode_log_density(x, *parts(GM2), rtol=1e-7, atol=1e-9, logsnr_min=float(lam) - 1e-9,
+                                     logsnr_nodes=torch.tensor([float(lam)], dtype=DTYPE))
+        np.testing.assert_allclose(est.x_nodes[j].numpy(), alone.x_nodes[0].numpy(), atol=1e-5)  # two solves at rtol 1e-7
+    exact_div = L.pf_ode_log_density(x, *parts(GM2), rtol=1e-7, atol=1e-9)
+    assert exact_div.probe_log_probs is None and exact_div.stderr is None and exact_div.x_nodes is None
+    with pytest.raises(ValueError, match="logsnr_nodes"):
+        L.pf_ode_log_density(x, *parts(GM2), logsnr_nodes=[40.0])
+
+
+def test_gauss_legendre_panels_integrate_polynomials_and_smooth_functions():
+    pts, w = L.gauss_legendre_panels(-2.0, 3.0, panels=3, nodes=4)
+    assert pts.shape == (12,) and bool((pts.diff() > 0).all())
+    p = lambda x: 3 * x**7 - x**4 + 2 * x - 1  # degree 7 = 2 * 4 - 1: exact on each panel
+    P = lambda x: 3 * x**8 / 8 - x**5 / 5 + x**2 - x
+    assert abs(float((w * p(pts)).sum()) - (P(3.0) - P(-2.0))) < 1e-10 * abs(P(3.0) - P(-2.0))
+    pts, w = L.gauss_legendre_panels(-10.0, 10.0, panels=4, nodes=8)
+    assert abs(float((w * torch.sigmoid(pts) * torch.sigmoid(-pts)).sum()) - (torch.sigmoid(torch.tensor(10.0)) - torch.sigmoid(torch.tensor(-10.0)))) < 1e-6
+    with pytest.raises(ValueError, match="high"):
+        L.gauss_legendre_panels(1.0, 1.0, 2, 2)
+    with pytest.raises(ValueError, match="nodes"):
+        L.gauss_legendre_panels(0.0, 1.0, 2, 0)
+
+
 def test_bad_inputs_are_rejected():
     x = torch.zeros(1, 1, dtype=DTYPE)
     with pytest.raises(ValueError, match="divergence"):

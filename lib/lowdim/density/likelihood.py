@@ -34,6 +34,7 @@ import dataclasses
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 from torchdiffeq import odeint
 
@@ -42,7 +43,7 @@ from lowdim import schedules as S
 from lowdim.checks import DTYPE, check_int, check_range
 
 __all__ = ["DIVERGENCES", "MAX_STEP", "FIRST_STEP", "LikelihoodEstimate", "score_divergence", "rademacher",
-           "pf_ode_log_density", "rotated_score_matrix", "rotated_score", "rotated_score_gap",
+           "pf_ode_log_density", "gauss_legendre_panels", "rotated_score_matrix", "rotated_score", "rotated_score_gap",
            "linear_chain_covariance"]
 
 DIVERGENCES = ("exact", "hutchinson")
@@ -54,18 +55,30 @@ Score = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 @dataclasses.dataclass
 class LikelihoodEstimate:
     """log_prob: (N,); x_end: (N, n) the ODE state at lambda_min; nfe: ODE function evaluations (shared by the
-    batch); num_evals: score evaluations per point, nfe * (1 + number of vector-Jacobian products per step)."""
+    batch); num_evals: score evaluations per point, nfe * (1 + number of vector-Jacobian products per step);
+    probe_log_probs: (K, N) Hutchinson only, the estimate of each probe alone along the shared path (log_prob is
+    their mean); x_nodes: (J, N, n) the path at the requested log-SNR nodes, or None."""
 
     log_prob: torch.Tensor
     x_end: torch.Tensor
     nfe: int
     num_evals: int
+    probe_log_probs: torch.Tensor | None = None
+    x_nodes: torch.Tensor | None = None
+
+    @property
+    def stderr(self) -> torch.Tensor | None:
+        """(N,) standard error of log_prob over the K >= 2 probes (Hutchinson's noise, not the solver's error)."""
+        if self.probe_log_probs is None or len(self.probe_log_probs) < 2:
+            return None
+        return self.probe_log_probs.std(dim=0) / math.sqrt(len(self.probe_log_probs))
 
 
-def score_divergence(score: Score, x: torch.Tensor, t: torch.Tensor, probes: torch.Tensor | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """s_t(x) and its divergence: exact (probes None; n autograd passes) or Hutchinson, mean over probes of
-    eps^T (ds/dx) eps.  x: (N, n); probes: (K, N, n) or None  ->  (s (N, n), div (N,))."""
+def score_divergence(score: Score, x: torch.Tensor, t: torch.Tensor, probes: torch.Tensor | None = None,
+                     per_probe: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """s_t(x) and its divergence: exact (probes None; n autograd passes) or Hutchinson, eps^T (ds/dx) eps averaged
+    over the probes, or one per probe when per_probe.  x: (N, n); probes: (K, N, n) or None
+    ->  (s (N, n), div (N,), or (K, N) when per_probe)."""
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         s = score(x, t)
@@ -73,11 +86,10 @@ def score_divergence(score: Score, x: torch.Tensor, t: torch.Tensor, probes: tor
             cols = [torch.autograd.grad(s[:, i].sum(), x, retain_graph=True)[0][:, i] for i in range(x.shape[1])]
             div = torch.stack(cols, dim=1).sum(dim=1)
         else:
-            div = torch.zeros(x.shape[0], dtype=DTYPE)
-            for eps in probes:
-                vjp = torch.autograd.grad((s * eps).sum(), x, retain_graph=True)[0]  # eps^T ds/dx, per row
-                div = div + (vjp * eps).sum(dim=1)
-            div = div / probes.shape[0]
+            div = torch.stack([(torch.autograd.grad((s * eps).sum(), x, retain_graph=True)[0] * eps).sum(dim=1)
+                               for eps in probes])  # (K, N): eps^T ds/dx eps, per row
+            if not per_probe:
+                div = div.mean(dim=0)
     return s.detach(), div.detach()
 
 
@@ -89,14 +101,17 @@ def rademacher(num_probes: int, shape: tuple[int, int], seed: int) -> torch.Tens
 
 def pf_ode_log_density(x, score: Score, base_log_prob: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                        divergence: str = "exact", num_probes: int = 1, seed: int = 0, rtol: float = 1e-8,
-                       atol: float = 1e-10, logsnr_min: float = -25.0, logsnr_max: float = 30.0) -> LikelihoodEstimate:
+                       atol: float = 1e-10, logsnr_min: float = -25.0, logsnr_max: float = 30.0,
+                       logsnr_nodes=None) -> LikelihoodEstimate:
     """log p_0(x) by the PF-ODE in log-SNR time (module docstring), for all rows of x in one batched solve.
 
     x: (N, n); score(x_t (N, n), t 0-dim) -> (N, n) in Li-Yan time; base_log_prob(x (N, n), t 0-dim) -> (N,) the
     exact log p_t at t = sigmoid(-logsnr_min). divergence "exact" or "hutchinson" (`num_probes` Rademacher probes
     per point, seeded). rtol, atol: tolerances of torchdiffeq's adaptive dopri5 (error control over the whole batch),
     with steps of at most 4 in lambda, so trial stages past the end stay at lambda >= logsnr_min - 4 >= -34, where
-    t = sigmoid(-lambda) < 1 in float64.
+    t = sigmoid(-lambda) < 1 in float64. Hutchinson keeps one accumulated integral per probe (probe_log_probs, their
+    spread gives a standard error). logsnr_nodes: (J,) log-SNRs in (logsnr_min, logsnr_max) at which the path is
+    also returned (x_nodes, in the order given; dense output of the same solve, which they do not change).
     """
     if divergence not in DIVERGENCES:
         raise ValueError(f"divergence must be one of {DIVERGENCES}, got {divergence!r}")
@@ -110,24 +125,47 @@ def pf_ode_log_density(x, score: Score, base_log_prob: Callable[[torch.Tensor, t
         raise ValueError(f"x must have shape (N, n), got {tuple(x.shape)}")
     N, n = x.shape
     probes = rademacher(num_probes, (N, n), seed) if divergence == "hutchinson" else None
+    nodes = torch.zeros(0, dtype=DTYPE) if logsnr_nodes is None else torch.as_tensor(logsnr_nodes, dtype=DTYPE).reshape(-1)
+    check_range("logsnr_nodes", nodes, low=logsnr_min, high=logsnr_max, low_open=True, high_open=True)
+    order = torch.argsort(nodes, descending=True)  # the solve runs from logsnr_max down
     nfe = 0
 
-    def rhs(lam, state):  # d/d lambda of (x, accumulated g)
+    def rhs(lam, state):  # d/d lambda of (x, accumulated g per probe)
         nonlocal nfe
         nfe += 1
         x_lam = state[0]
         t = S.liyan_t_from_logsnr(lam)
-        s, div = score_divergence(score, x_lam, t, probes)
-        return t * (x_lam + s) / 2.0, -t * (n + div) / 2.0  # dx/d lambda; g = d log p / d lambda
+        s, div = score_divergence(score, x_lam, t, probes, per_probe=True)
+        return t * (x_lam + s) / 2.0, -t * (n + div) / 2.0  # dx/d lambda; g = d log p / d lambda, (K, N)
 
-    span = torch.tensor([logsnr_max, logsnr_min], dtype=DTYPE)
-    xs, gs = odeint(rhs, (x, torch.zeros(N, dtype=DTYPE)), span, rtol=rtol, atol=atol, method="dopri5",
+    span = torch.cat([torch.tensor([logsnr_max], dtype=DTYPE), nodes[order], torch.tensor([logsnr_min], dtype=DTYPE)])
+    g0 = torch.zeros(1 if probes is None else num_probes, N, dtype=DTYPE)
+    xs, gs = odeint(rhs, (x, g0), span, rtol=rtol, atol=atol, method="dopri5",
                     options={"max_step": MAX_STEP, "first_step": FIRST_STEP})
     x_end, integral = xs[-1], gs[-1]
     t_end = S.liyan_t_from_logsnr(torch.tensor(logsnr_min, dtype=DTYPE))
-    log_prob = base_log_prob(x_end, t_end) - integral
+    per_probe = (base_log_prob(x_end, t_end) - integral).detach()  # (K, N)
+    x_nodes = None
+    if logsnr_nodes is not None:
+        x_nodes = torch.empty(len(nodes), N, n, dtype=DTYPE)
+        x_nodes[order] = xs[1:-1].detach()
     per_step = 1 + (n if divergence == "exact" else num_probes)
-    return LikelihoodEstimate(log_prob.detach(), x_end.detach(), nfe, nfe * per_step)
+    return LikelihoodEstimate(per_probe.mean(dim=0), x_end.detach(), nfe, nfe * per_step,
+                              per_probe if probes is not None else None, x_nodes)
+
+
+def gauss_legendre_panels(low: float, high: float, panels: int, nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Composite Gauss-Legendre rule on [low, high]: `panels` equal panels of `nodes` points each (exact for
+    polynomials of degree 2 nodes - 1 on every panel).  ->  (points (panels * nodes,) increasing, weights)."""
+    check_range("low", low)
+    check_range("high", high, low=low, low_open=True)
+    check_int("panels", panels, low=1)
+    check_int("nodes", nodes, low=1)
+    g, w = np.polynomial.legendre.leggauss(nodes)
+    edges = np.linspace(low, high, panels + 1)
+    half, mid = np.diff(edges) / 2, (edges[1:] + edges[:-1]) / 2
+    points = (half[:, None] * g[None] + mid[:, None]).reshape(-1)
+    return torch.as_tensor(points, dtype=DTYPE), torch.as_tensor((half[:, None] * w[None]).reshape(-1), dtype=DTYPE)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from lowdim.density import likelihood as L
 from lowdim.schedules import ddpm_alpha_bars
 
 __all__ = ["LEVELS", "dequantize", "bits_per_dim", "NetworkNoise", "network_formula", "ElboEstimate",
-           "ddpm_elbo_terms", "ddpm_elbo", "network_pf_ode", "divergence_check"]
+           "ddpm_elbo_terms", "ddpm_elbo", "network_pf_ode", "exact_divergence", "ExactPathEstimate",
+           "network_pf_ode_exact"]
 
 LEVELS = 256  # 8-bit images
 
@@ -190,70 +191,101 @@ def ddpm_elbo(y: torch.Tensor, eps_at_steps, alpha_bars: torch.Tensor, num_evals
     return ElboEstimate(-neg, per_round.std(dim=1) / math.sqrt(R), num_evals)
 
 
+def _sub_score(eps: NetworkNoise):
+    """Score of the sub-process at its time s: grad log p_t = -eps(x, t) / sqrt(t), t = 1 - (1-s)(1-t_0)."""
+    def score(x, s):
+        t = E.sub_process_t(torch.as_tensor(s, dtype=DTYPE), eps.t_min).expand(len(x))
+        return -eps(x, t) / torch.sqrt(t)[:, None]
+    return score
+
+
 def network_pf_ode(y: torch.Tensor, eps: NetworkNoise, num_probes: int = 1, seed: int = 0, rtol: float = 1e-3,
-                   atol: float = 1e-5, logsnr_max: float = 25.0) -> L.LikelihoodEstimate:
-    """log p_{t_0}(y) by the PF-ODE (`lowdim.density.likelihood.pf_ode_log_density`, Hutchinson divergence) of the
-    sub-process from level t_0 to t_{T-1}, whose base law is the Gaussian's (the model above t_{T-1}).
-
-    score at sub-process time s: grad log p_t = -eps(y, t) / sqrt(t), t = 1 - (1-s)(1-t_0)."""
-    t0 = eps.t_min
-
-    def score(x, s):
-        t = E.sub_process_t(torch.as_tensor(s, dtype=DTYPE), t0).expand(len(x))
-        return -eps(x, t) / torch.sqrt(t)[:, None]
-
+                   atol: float = 1e-5, logsnr_max: float = 25.0, logsnr_nodes=None) -> L.LikelihoodEstimate:
+    """log p_{t_0}(y) by the PF-ODE (`lowdim.density.likelihood.pf_ode_log_density`, Hutchinson divergence with
+    `num_probes` probes, each its own estimate) of the sub-process from level t_0 to t_{T-1}, whose base law is the
+    Gaussian's (the model above t_{T-1}). y: (N, n); logsnr_nodes: see pf_ode_log_density."""
     def base(x, s):
-        return eps.gauss.log_prob(x, E.sub_process_t(torch.as_tensor(s, dtype=DTYPE), t0).expand(len(x)))
+        return eps.gauss.log_prob(x, E.sub_process_t(torch.as_tensor(s, dtype=DTYPE), eps.t_min).expand(len(x)))
 
-    return L.pf_ode_log_density(y, score, base, divergence="hutchinson", num_probes=num_probes, seed=seed,
-                                rtol=rtol, atol=atol, logsnr_min=eps.logsnr_top(), logsnr_max=logsnr_max)
+    return L.pf_ode_log_density(y, _sub_score(eps), base, divergence="hutchinson", num_probes=num_probes, seed=seed,
+                                rtol=rtol, atol=atol, logsnr_min=eps.logsnr_top(), logsnr_max=logsnr_max,
+                                logsnr_nodes=logsnr_nodes)
 
 
-def divergence_check(y: torch.Tensor, eps: NetworkNoise, logsnrs, num_probes: int = 8, seed: int = 0,
-                     logsnr_max: float = 25.0, rtol: float = 1e-3, atol: float = 1e-5, chunk: int = 196) -> dict:
-    """The exact divergence of the sub-process score against Hutchinson's estimate, at points of the PF-ODE path.
-
-    y: (1, n) one image; logsnrs: (J,) sub-process log-SNRs in [logsnr_top, logsnr_max]. The path x(lambda) is solved
-    once from logsnr_max (forward evaluations only); at each node, div score exactly from n one-hot vector-Jacobian
-    products (batched `chunk` at a time) and `num_probes` Rademacher estimates eps^T (d score/dx) eps.
-    -> dict(logsnr (J,), points (J, n) on the path, exact (J,), probes (J, num_probes), evals: network evaluations)."""
-    from torchdiffeq import odeint
-
-    y = torch.as_tensor(y, dtype=DTYPE)
-    if y.ndim != 2 or y.shape[0] != 1:
-        raise ValueError(f"y must hold one image, shape (1, n); got {tuple(y.shape)}")
-    n, t0 = y.shape[1], eps.t_min
-    lams = torch.as_tensor(logsnrs, dtype=DTYPE).sort(descending=True).values
-    check_range("logsnrs", lams, low=eps.logsnr_top(), high=logsnr_max)
-    start = eps.evals
-
-    def score(x, s):
-        t = E.sub_process_t(s, t0).expand(len(x))
-        return -eps(x, t) / torch.sqrt(t)[:, None]
-
-    def rhs(lam, x):
-        s = torch.sigmoid(-lam)
-        return s * (x + score(x, s)) / 2.0
-
-    times = torch.cat([torch.tensor([logsnr_max], dtype=DTYPE), lams])
-    with torch.no_grad():
-        xs = odeint(rhs, y, times, rtol=rtol, atol=atol, method="dopri5",
-                    options={"max_step": L.MAX_STEP, "first_step": L.FIRST_STEP})[1:]
-    probes = L.rademacher(num_probes, (len(lams), n), seed)
-    exact = torch.empty(len(lams), dtype=DTYPE)
-    hutch = torch.empty(len(lams), num_probes, dtype=DTYPE)
-    for j, lam in enumerate(lams):
-        s = torch.sigmoid(-lam)
-        total = 0.0
+def exact_divergence(score, x: torch.Tensor, s: torch.Tensor, chunk: int = 196) -> torch.Tensor:
+    """div_x score(x, s) exactly, as the sum of n one-hot vector-Jacobian products e_i^T (d score / dx) e_i, batched
+    `chunk` copies of the point at a time (one network pass per copy).  x: (N, n)  ->  (N,)."""
+    check_int("chunk", chunk, low=1)
+    N, n = x.shape
+    out = torch.zeros(N, dtype=DTYPE)
+    for p in range(N):
         for a in range(0, n, chunk):
             idx = torch.arange(a, min(a + chunk, n))
-            x = xs[j].repeat(len(idx), 1).requires_grad_(True)
+            rows = torch.arange(len(idx))
+            xc = x[p].detach().repeat(len(idx), 1).requires_grad_(True)
             with torch.enable_grad():
-                grad = torch.autograd.grad(score(x, s)[torch.arange(len(idx)), idx].sum(), x)[0]
-            total += float(grad[torch.arange(len(idx)), idx].sum())
-        exact[j] = total
-        x = xs[j].repeat(num_probes, 1).requires_grad_(True)
-        with torch.enable_grad():
-            vjp = torch.autograd.grad((score(x, s) * probes[:, j]).sum(), x)[0]
-        hutch[j] = (vjp * probes[:, j]).sum(dim=1).detach()
-    return dict(logsnr=lams, points=xs[:, 0], exact=exact, probes=hutch, evals=eps.evals - start)
+                grad = torch.autograd.grad(score(xc, s)[rows, idx].sum(), xc)[0]
+            out[p] += grad[rows, idx].sum()
+    return out
+
+
+@dataclasses.dataclass
+class ExactPathEstimate:
+    """PF-ODE log-likelihood with the exact divergence along the path (`network_pf_ode_exact`). All log p in nats.
+
+    log_prob: (N,) the mean over probes of `corrected`; stderr: (N,) their standard error (what is left of
+    Hutchinson's noise after the correction: the rule's error on the noise); corrected: (K, N) each probe's
+    adaptive estimate plus sum_j w_j (g_exact - g_k)(lambda_j); quadrature: (N,) base + sum_j w_j g_exact(lambda_j),
+    the exact divergence by the rule alone; hutchinson: the K-probe solve (LikelihoodEstimate); logsnr, weights: (J,)
+    the rule; g_exact: (J, N) and g_probes: (J, K, N) the integrand d log p / d lambda = -s (n + div score) / 2 at the
+    nodes; evals: network evaluations per image, a forward or a vector-Jacobian product each: the solve's, then
+    2 n + 1 + K per node (n copies forward and back for the exact divergence, one forward and K products)."""
+
+    log_prob: torch.Tensor
+    stderr: torch.Tensor
+    corrected: torch.Tensor
+    quadrature: torch.Tensor
+    hutchinson: L.LikelihoodEstimate
+    logsnr: torch.Tensor
+    weights: torch.Tensor
+    g_exact: torch.Tensor
+    g_probes: torch.Tensor
+    evals: int
+
+
+def network_pf_ode_exact(y: torch.Tensor, eps: NetworkNoise, num_probes: int = 4, panels: int = 4, nodes: int = 6,
+                         seed: int = 0, rtol: float = 1e-3, atol: float = 1e-5, logsnr_max: float = 25.0,
+                         chunk: int = 196) -> ExactPathEstimate:
+    """log p_{t_0}(y) by the PF-ODE with the exact divergence (Song et al. 2021, eq. (39)) along the whole path.
+
+    The path x(lambda) does not depend on the divergence, so it comes from the K-probe Hutchinson solve
+    (`network_pf_ode`, dense output at the nodes of a composite Gauss-Legendre rule with `panels` x `nodes` points
+    on [logsnr_top, logsnr_max]), and the exact divergence is computed at those nodes only: n backward passes per
+    node instead of n per ODE step. Each probe k's adaptive integral of its integrand g_k is exact up to the solver,
+    so int g_exact = int g_k + int (g_exact - g_k), and only the last term, Hutchinson's noise along the path, is left
+    to the rule; the K corrected estimates then differ only by the rule's error on that noise (stderr). The rule on
+    g_exact alone (quadrature) is returned beside it. y: (N, n)."""
+    check_int("num_probes", num_probes, low=2)  # the corrected estimates' spread is the standard error
+    y = torch.as_tensor(y, dtype=DTYPE)
+    lo = eps.logsnr_top()
+    lams, weights = L.gauss_legendre_panels(lo, logsnr_max, panels, nodes)
+    hutch = network_pf_ode(y, eps, num_probes=num_probes, seed=seed, rtol=rtol, atol=atol, logsnr_max=logsnr_max,
+                           logsnr_nodes=lams)
+    N, n = y.shape
+    probes = L.rademacher(num_probes, (N, n), seed)  # the solve's probes
+    score = _sub_score(eps)
+    g_exact = torch.empty(len(lams), N, dtype=DTYPE)
+    g_probes = torch.empty(len(lams), num_probes, N, dtype=DTYPE)
+    for j, lam in enumerate(lams):
+        s = torch.sigmoid(-lam)
+        g_exact[j] = -s * (n + exact_divergence(score, hutch.x_nodes[j], s, chunk)) / 2
+        _, div = L.score_divergence(score, hutch.x_nodes[j], s, probes, per_probe=True)
+        g_probes[j] = -s * (n + div) / 2
+    s_end = torch.sigmoid(-torch.tensor(lo, dtype=DTYPE))
+    base = eps.gauss.log_prob(hutch.x_end, E.sub_process_t(s_end, eps.t_min).expand(N))
+    quadrature = base + (weights[:, None] * g_exact).sum(dim=0)
+    corrected = hutch.probe_log_probs + (weights[:, None, None] * (g_exact[:, None] - g_probes)).sum(dim=0)  # (K, N)
+    stderr = corrected.std(dim=0) / math.sqrt(num_probes)
+    evals = hutch.num_evals + len(lams) * (2 * n + 1 + num_probes)
+    return ExactPathEstimate(corrected.mean(dim=0), stderr, corrected, quadrature, hutch, lams, weights, g_exact,
+                             g_probes, evals)
