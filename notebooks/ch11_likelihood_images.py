@@ -431,9 +431,13 @@ ax.legend(fontsize=9)
 plt.show()
 
 # %% tags=["remove-cell"]
-best_b_name = min(list(network_variants)[1:], key=lambda name: table_b[table_b.method == name].spread.iloc[-1])
+# the variant of the headline estimate (formula_sampler), fixed before looking at the spreads; else the best at the top budget
+chosen = [name for name in list(network_variants)[1:] if name.lower().endswith(formula_sampler)]
+best_b_name = chosen[0] if chosen else min(list(network_variants)[1:],
+                                           key=lambda name: table_b[table_b.method == name].spread.iloc[-1])
 best_b = table_b[table_b.method == best_b_name]
 hutch_b = table_b[table_b.method.str.startswith("PF-ODE")]
+one_probe_b = table_b[table_b.method == ode_name(1)]
 pairs_b = [(h, best_b[best_b.evals <= h.evals].iloc[-1]) for h in hutch_b.itertuples() if (best_b.evals <= h.evals).any()]
 wins_b = bool(pairs_b) and all(b.spread <= h.spread for h, b in pairs_b)
 rec.add(item="Sec. 3.1 on our DDPM", figure="fig-ch11-cost",
@@ -450,6 +454,11 @@ display(Markdown(
     + f" (formula: {best_b_name.removeprefix('formula: ')}). "
     + (f"The ODE's mean log p moves by {tol_shift:.2f} nats between rtol {ode_rtols[0]:g} and {ode_rtols[-1]:g}, a "
        f"deterministic error its spread does not show. " if len(ode_rtols) > 1 else "")
+    + (f"With {ode_probes} probes the ODE's spread at rtol {ode_rtols[-1]:g} is "
+       f"{float(hutch_b.spread.iloc[-1]):.2f} nats against {float(one_probe_b.spread.iloc[-1]):.2f} with one probe, "
+       f"for {float(hutch_b.evals.iloc[-1] / one_probe_b.evals.iloc[-1]):.1f}× the evaluations (each spread is the "
+       f"standard deviation of {repeats} repetitions, itself uncertain by about "
+       f"{1 / math.sqrt(2 * (repeats - 1)):.0%}). " if ode_probes > 1 else "")
     + f"Keep in mind what each number is: the two estimate different "
     f"quantities for a network (previous section), so equal spread does not mean equal answers."))
 

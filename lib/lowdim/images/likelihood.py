@@ -256,7 +256,7 @@ class ExactPathEstimate:
 def network_pf_ode_exact(y: torch.Tensor, eps: NetworkNoise, num_probes: int = 4, panels: int = 4, nodes: int = 6,
                          seed: int = 0, rtol: float = 1e-3, atol: float = 1e-5, logsnr_max: float = 25.0,
                          chunk: int = 196) -> ExactPathEstimate:
-    """log p_{t_0}(y) by the PF-ODE with the exact divergence (Song et al. 2021, eq. (39)) along the whole path.
+    """log p_{t_0}(y) by the PF-ODE with the exact divergence (Song et al. 2021, App. D.2) along the whole path.
 
     The path x(lambda) does not depend on the divergence, so it comes from the K-probe Hutchinson solve
     (`network_pf_ode`, dense output at the nodes of a composite Gauss-Legendre rule with `panels` x `nodes` points
