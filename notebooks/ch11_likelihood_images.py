@@ -498,16 +498,23 @@ exact_table.style.format({c: "{:.3f}" for c in exact_table.columns if c != "imag
     f"Bits/dim; {len(x_est.logsnr)} exact divergences per image ({x_est.evals:,} network evaluations per image, "
     f"{exact_seconds:.0f} s for {M} image(s))")
 
-# %% tags=["remove-input"] mystnb={"figure": {"caption": "The PF-ODE's integrand d log p / d(log-SNR) along the path of one Fashion-MNIST test image, at the nodes of the Gauss–Legendre rule: with the exact divergence (784 backward passes per node) and with each Hutchinson probe alone. The probes scatter around the exact curve; the gap between their integrals and the exact one is what the correction removes. Made by notebook ch11_likelihood_images.", "name": "fig-ch11-exact-path"}}
-fig, ax = plt.subplots(figsize=(7.5, 4.0))
+# %% tags=["remove-input"] mystnb={"figure": {"caption": "The PF-ODE's integrand d log p / d(log-SNR) along the path of one Fashion-MNIST test image, at the nodes of the Gauss–Legendre rule: with the exact divergence (784 backward passes per node) and with each Hutchinson probe alone (left), and each probe's difference from the exact integrand (right): the noise whose integral along the path the correction removes. Made by notebook ch11_likelihood_images.", "name": "fig-ch11-exact-path"}}
+fig, (ax, ax_n) = plt.subplots(1, 2, figsize=(10, 4.0))
 lam_np = x_est.logsnr.numpy()
 for k in range(exact_probes):
     ax.plot(lam_np, x_est.g_probes[:, k, 0].numpy(), ".", color="C0", alpha=0.6,
             label="one Hutchinson probe" if k == 0 else None)
+    ax_n.plot(lam_np, (x_est.g_probes[:, k, 0] - x_est.g_exact[:, 0]).numpy(), ".-", color="C0", alpha=0.5, lw=0.8)
 ax.plot(lam_np, x_est.g_exact[:, 0].numpy(), "o-", color="k", label="exact divergence")
-ax.set_xlabel(r"sub-process log-SNR $\lambda$")
+ax_n.axhline(0.0, color="k", lw=1)
+for a in (ax, ax_n):
+    a.set_xlabel(r"sub-process log-SNR $\lambda$")
 ax.set_ylabel(r"$d \log p / d\lambda$ (nats)")
+ax_n.set_ylabel("one probe minus exact (nats)")
+ax.set_title("integrand along the path")
+ax_n.set_title("Hutchinson's noise (what the correction integrates)")
 ax.legend(fontsize=9)
+fig.tight_layout()
 plt.show()
 
 # %% tags=["remove-cell"]
