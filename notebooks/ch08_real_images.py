@@ -112,8 +112,9 @@ paper_proj = [86.95, 90.36, 90.93, 90.78, 88.48, 82.82, 70.53, 53.84]
 # `python -m lowdim.images.train train ...` (the exact one is in the provenance below); it checkpoints every few
 # minutes to a resume file and continues bit for bit from it. **What was traded:** the released EDM CIFAR-10
 # checkpoints the paper probes have about 56 M parameters trained on 200 M images on GPUs; this one has 1.1 M
-# parameters and was trained with one CPU thread of a shared 2-core machine for the time one working session
-# allowed (steps, images seen and passes over the training set in the provenance below), with a learning rate
+# parameters and was trained with one CPU thread of a shared 2-core machine for the time a few working sessions
+# allowed, continued from its resume file between them (steps, images seen, passes over the training set and the
+# continuations in the provenance below), with a learning rate
 # (5e-4, 100 warm-up steps) and an EMA warm-up chosen for such a short run. The shipped resume file
 # (`data/checkpoints/fmnist_unet.resume.pt`, with its sha256 in the provenance) lets a later session continue training: copy it to `runs/fmnist/resume.pt` and rerun the same command
 # with a larger `--steps`. The full book loads the shipped weights and never retrains; the quick (CI) build trains a
@@ -146,6 +147,9 @@ num_params = sum(p.numel() for p in model.parameters())
 info = {k: provenance.get(k) for k in ("source", "command", "commit", "hardware", "steps", "images_seen",
                                        "wall_time_s", "final_loss", "sha256") if provenance.get(k) is not None}
 info["parameters"] = num_params
+if provenance.get("continued"):
+    info["continued (from step -> to step)"] = ", ".join(f"{c['from_step']:,} -> {c['to_step']:,}"
+                                                          for c in provenance["continued"])
 if provenance.get("images_seen"):
     cfg_used = provenance.get("train_config") or {}
     info["passes over the training set"] = round(provenance["images_seen"]
