@@ -199,15 +199,19 @@ def _sub_score(eps: NetworkNoise):
     return score
 
 
+def _sub_base(eps: NetworkNoise):
+    """The model's log-density at sub-process time s above t_{T-1}: the fitted Gaussian's (the PF-ODE's base law)."""
+    def base(x, s):
+        return eps.gauss.log_prob(x, E.sub_process_t(torch.as_tensor(s, dtype=DTYPE), eps.t_min).expand(len(x)))
+    return base
+
+
 def network_pf_ode(y: torch.Tensor, eps: NetworkNoise, num_probes: int = 1, seed: int = 0, rtol: float = 1e-3,
                    atol: float = 1e-5, logsnr_max: float = 25.0, logsnr_nodes=None) -> L.LikelihoodEstimate:
     """log p_{t_0}(y) by the PF-ODE (`lowdim.density.likelihood.pf_ode_log_density`, Hutchinson divergence with
     `num_probes` probes, each its own estimate) of the sub-process from level t_0 to t_{T-1}, whose base law is the
     Gaussian's (the model above t_{T-1}). y: (N, n); logsnr_nodes: see pf_ode_log_density."""
-    def base(x, s):
-        return eps.gauss.log_prob(x, E.sub_process_t(torch.as_tensor(s, dtype=DTYPE), eps.t_min).expand(len(x)))
-
-    return L.pf_ode_log_density(y, _sub_score(eps), base, divergence="hutchinson", num_probes=num_probes, seed=seed,
+    return L.pf_ode_log_density(y, _sub_score(eps), _sub_base(eps), divergence="hutchinson", num_probes=num_probes, seed=seed,
                                 rtol=rtol, atol=atol, logsnr_min=eps.logsnr_top(), logsnr_max=logsnr_max,
                                 logsnr_nodes=logsnr_nodes)
 
@@ -281,8 +285,7 @@ def network_pf_ode_exact(y: torch.Tensor, eps: NetworkNoise, num_probes: int = 4
         g_exact[j] = -s * (n + exact_divergence(score, hutch.x_nodes[j], s, chunk)) / 2
         _, div = L.score_divergence(score, hutch.x_nodes[j], s, probes, per_probe=True)
         g_probes[j] = -s * (n + div) / 2
-    s_end = torch.sigmoid(-torch.tensor(lo, dtype=DTYPE))
-    base = eps.gauss.log_prob(hutch.x_end, E.sub_process_t(s_end, eps.t_min).expand(N))
+    base = _sub_base(eps)(hutch.x_end, torch.sigmoid(-torch.tensor(lo, dtype=DTYPE)))
     quadrature = base + (weights[:, None] * g_exact).sum(dim=0)
     corrected = hutch.probe_log_probs + (weights[:, None, None] * (g_exact[:, None] - g_probes)).sum(dim=0)  # (K, N)
     stderr = corrected.std(dim=0) / math.sqrt(num_probes)
